@@ -1,0 +1,238 @@
+"""The blinded sign comparison, one pure function per step of DESIGN.md ("The comparison").
+
+Server A (holds ``SK1``, never sees a plaintext):
+  a1  differences   E(d1) = E(lo - hr - 1), E(d2) = E(hr - hi - 1), E(d3) = E(s - tau)
+  a2  blind         E(t'_i), t = (-1)^c (r1 (2d + 1) + r2), t' = t + 2^(k-1)
+  a3  pack          E(sum_j t'_j 2^(k j)), re-randomised; A then sends it with PDec_1
+  a4  answer table  8 fresh Enc_pkD(OR_i(u_i xor c_i)), indexed by u
+Server B (holds ``SK2``, sees only blinded values):
+  b1  open pack     m = combine(PDec_1, PDec_2)
+  b2  read signs    split k-bit slots, reject any slot outside the honest band, u = [t' >= 2^(k-1)]
+  b3  pick answer   table[u] re-randomised under pk_D
+A stores the returned Enc_pkD(bit); the physician decrypts 0 (normal) or 1 (abnormal).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import gmpy2
+
+from protocol.keys import KeyShare, combine_partial_decryptions
+from protocol.paillier import (
+    NoisePool,
+    PublicKey,
+    encrypt,
+    fresh_noise,
+    rerandomise,
+    scalar_mul,
+    unsafe_encrypt_without_noise,
+)
+from protocol.params import ANSWER_TABLE_SIZE, CHECKS_PER_READING, DEFAULT_PARAMS, ComparisonParams
+
+
+class SlotOutOfBand(ValueError):
+    """A slot of an opened pack is not what an honest, in-bound value produces."""
+
+
+@dataclass(frozen=True)
+class EncryptedReading:
+    """A device's reading: E(hr), E(s) under the system key."""
+
+    heart_rate: int
+    score: int
+
+
+@dataclass(frozen=True)
+class EncryptedBounds:
+    """A patient's healthy range and CNN threshold: E(lo), E(hi), E(tau) under the system key."""
+
+    low: int
+    high: int
+    threshold: int
+
+
+@dataclass(frozen=True)
+class Blinding:
+    """A's coins for one reading's checks: flips c_i, multipliers r1_i, offsets r2_i."""
+
+    flips: tuple[int, ...]
+    r1: tuple[int, ...]
+    r2: tuple[int, ...]
+
+    def __repr__(self) -> str:  # the flips are what keeps B's view independent of the data
+        return f"Blinding(<{len(self.flips)} secret coins>)"
+
+
+@dataclass(frozen=True)
+class PreparedReading:
+    """What A keeps and sends for one reading: its three encrypted slots and answer table."""
+
+    slots: tuple[int, ...]
+    answer_table: tuple[int, ...]
+
+
+def draw_blinding(
+    params: ComparisonParams = DEFAULT_PARAMS, count: int = CHECKS_PER_READING
+) -> Blinding:
+    """c_i a fair bit, r1_i uniform in [1, 2^sigma), r2_i uniform in [0, r1_i)."""
+    r1 = tuple(secrets.randbelow((1 << params.sigma) - 1) + 1 for _ in range(count))
+    return Blinding(
+        flips=tuple(secrets.randbelow(2) for _ in range(count)),
+        r1=r1,
+        r2=tuple(secrets.randbelow(r) for r in r1),
+    )
+
+
+def result_for_signs(flips: Sequence[int], signs_index: int) -> int:
+    """OR_i(u_i xor c_i): 1 when any check is violated, for B's answer u (bit i = u_i)."""
+    return int(any(((signs_index >> i) & 1) ^ c for i, c in enumerate(flips)))
+
+
+def a1_differences(
+    pk: PublicKey, reading: EncryptedReading, bounds: EncryptedBounds
+) -> tuple[int, int, int]:
+    """Step a1: the three differences whose sign (d >= 0) is a violation."""
+    n2: int = pk.nsquare
+    minus_one = unsafe_encrypt_without_noise(pk, pk.n - 1)  # masked by the inputs' noise
+
+    def inverse(c: int) -> int:
+        return int(gmpy2.invert(c, n2))
+
+    too_slow = bounds.low * inverse(reading.heart_rate) % n2 * minus_one % n2
+    too_fast = reading.heart_rate * inverse(bounds.high) % n2 * minus_one % n2
+    abnormal = reading.score * inverse(bounds.threshold) % n2
+    return too_slow, too_fast, abnormal
+
+
+def a2_blind(
+    pk: PublicKey,
+    differences: Sequence[int],
+    blinding: Blinding,
+    params: ComparisonParams = DEFAULT_PARAMS,
+) -> tuple[int, ...]:
+    """Step a2: E(t'_i) = E(d)^(+-2 r1) * E(+-(r1 + r2) + 2^(k-1)).
+
+    Both signs cost the same: the inverse is always computed, then one is chosen.
+    """
+    n2: int = pk.nsquare
+    offset = 1 << (params.slot_bits - 1)
+    slots = []
+    for d, c, r1, r2 in zip(differences, blinding.flips, blinding.r1, blinding.r2, strict=True):
+        candidates = (d, int(gmpy2.invert(d, n2)))
+        sign = 1 - 2 * c
+        scaled = scalar_mul(pk, candidates[c], 2 * r1)
+        shift = unsafe_encrypt_without_noise(pk, sign * (r1 + r2) + offset)
+        slots.append(scaled * shift % n2)
+    return tuple(slots)
+
+
+def a3_pack(
+    pk: PublicKey, slots: Sequence[int], noise: int, params: ComparisonParams = DEFAULT_PARAMS
+) -> int:
+    """Step a3: E(sum_j t'_j 2^(k j)) by Horner's rule (k squarings per slot), re-randomised.
+
+    Raises:
+        ValueError: more slots than fit below N.
+    """
+    if not 0 < len(slots) <= params.slots_per_ciphertext(pk.n):
+        raise ValueError(f"{len(slots)} slots do not fit one ciphertext")
+    n2: int = pk.nsquare
+    packed = slots[-1]
+    for slot in reversed(slots[:-1]):
+        packed = int(gmpy2.powmod(packed, 1 << params.slot_bits, n2)) * slot % n2
+    return rerandomise(pk, packed, noise)
+
+
+def a4_answer_table(
+    pk_physician: PublicKey, flips: Sequence[int], noise: NoisePool
+) -> tuple[int, ...]:
+    """Step a4: Enc_pkD(OR_i(u_i xor c_i)) for every possible u, each with fresh randomness."""
+    return tuple(
+        encrypt(pk_physician, result_for_signs(flips, u), noise.take())
+        for u in range(1 << len(flips))
+    )
+
+
+def prepare_reading(
+    pk: PublicKey,
+    pk_physician: PublicKey,
+    reading: EncryptedReading,
+    bounds: EncryptedBounds,
+    physician_noise: NoisePool,
+    params: ComparisonParams = DEFAULT_PARAMS,
+) -> PreparedReading:
+    """Steps a1, a2 and a4 for one reading; the same work whatever its values."""
+    blinding = draw_blinding(params)
+    slots = a2_blind(pk, a1_differences(pk, reading, bounds), blinding, params)
+    return PreparedReading(slots, a4_answer_table(pk_physician, blinding.flips, physician_noise))
+
+
+def readings_per_pack(pk: PublicKey, params: ComparisonParams = DEFAULT_PARAMS) -> int:
+    """How many whole readings (three slots each) share one packed ciphertext."""
+    return params.slots_per_ciphertext(pk.n) // CHECKS_PER_READING
+
+
+def b1_open_pack(share_b: KeyShare, pk: PublicKey, pack: int, pdec1: int) -> int:
+    """Step b1: B's partial decryption combined with A's."""
+    return combine_partial_decryptions(pk, pdec1, share_b.partial_decrypt(pack))
+
+
+def b2_read_signs(
+    packed: int, slot_count: int, params: ComparisonParams = DEFAULT_PARAMS
+) -> list[int]:
+    """Step b2: u_j = [t'_j >= 2^(k-1)] for each slot.
+
+    Raises:
+        SlotOutOfBand: a slot (or bits above the last slot) is outside the honest band;
+            A then re-runs the pack's readings one by one.
+    """
+    k = params.slot_bits
+    if packed >> (k * slot_count):
+        raise SlotOutOfBand("bits set above the last slot")
+    half = 1 << (k - 1)
+    signs = []
+    for j in range(slot_count):
+        slot = (packed >> (k * j)) & ((1 << k) - 1)
+        if abs(slot - half) >= params.band:
+            raise SlotOutOfBand(f"slot {j} outside the honest band")
+        signs.append(int(slot >= half))
+    return signs
+
+
+def b3_pick_answer(
+    pk_physician: PublicKey, answer_table: Sequence[int], signs: Sequence[int], noise: int
+) -> int:
+    """Step b3: the table entry indexed by u, re-randomised so A cannot tell which it was."""
+    if len(answer_table) != ANSWER_TABLE_SIZE or len(signs) != CHECKS_PER_READING:
+        raise ValueError("answer table or sign count does not match the protocol")
+    index = sum(u << i for i, u in enumerate(signs))
+    return rerandomise(pk_physician, answer_table[index], noise)
+
+
+def b_answer_pack(
+    share_b: KeyShare,
+    pk: PublicKey,
+    pack: int,
+    pdec1: int,
+    tables: Sequence[tuple[PublicKey, Sequence[int]]],
+    noise: Callable[[PublicKey], int] = fresh_noise,
+    params: ComparisonParams = DEFAULT_PARAMS,
+) -> list[int]:
+    """Steps b1-b3 for one pack holding ``len(tables)`` readings, in slot order.
+
+    ``noise(pk_D)`` supplies a never-used r^N under the physician's key (a pool's ``take``).
+
+    Raises:
+        SlotOutOfBand: see :func:`b2_read_signs`.
+    """
+    signs = b2_read_signs(
+        b1_open_pack(share_b, pk, pack, pdec1), CHECKS_PER_READING * len(tables), params
+    )
+    answers = []
+    for j, (pk_physician, table) in enumerate(tables):
+        reading_signs = signs[CHECKS_PER_READING * j : CHECKS_PER_READING * (j + 1)]
+        answers.append(b3_pick_answer(pk_physician, table, reading_signs, noise(pk_physician)))
+    return answers

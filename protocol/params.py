@@ -1,0 +1,60 @@
+"""Protocol constants, each with its reason (DESIGN.md, "Encodings" and "The comparison")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_KEY_BITS = 2048
+"""|N| for the system and physician keys: ~112-bit security (NIST SP 800-57), as phe's default."""
+
+MIN_KEY_BITS = 2048
+"""Smaller keys are refused outside tests (settings validators enforce this)."""
+
+HEART_RATE_SCALE = 10
+"""Heart rate travels in tenths of a bpm: 72.4 bpm -> 724."""
+
+SCORE_SCALE = 10_000
+"""CNN probability travels as round(p * 10^4)."""
+
+
+@dataclass(frozen=True)
+class ComparisonParams:
+    """Sizes of the blinded sign test.
+
+    Attributes:
+        value_bits: every encrypted value (hr, score, lo, hi, tau) lies in [0, 2^value_bits).
+        sigma: statistical blinding parameter; r1 is drawn from [1, 2^sigma).
+        guard_bits: extra slot bits that catch a malicious, out-of-bound value with
+            probability about 1 - 2^-guard_bits.
+    """
+
+    value_bits: int = 15
+    sigma: int = 80
+    guard_bits: int = 40
+
+    @property
+    def diff_bits(self) -> int:
+        """l: a difference of two bounded values (minus one) has |d| < 2^l."""
+        return self.value_bits + 1
+
+    @property
+    def slot_bits(self) -> int:
+        """k = sigma + l + 4 + g."""
+        return self.sigma + self.diff_bits + 4 + self.guard_bits
+
+    @property
+    def band(self) -> int:
+        """An honest shifted slot t' lies strictly within this distance of 2^(k-1)."""
+        return 1 << (self.sigma + self.diff_bits + 2)
+
+    def slots_per_ciphertext(self, n: int) -> int:
+        """How many k-bit slots fit below N without wrapping."""
+        return (n.bit_length() - 1) // self.slot_bits
+
+
+DEFAULT_PARAMS = ComparisonParams()
+
+CHECKS_PER_READING = 3
+"""d1 = lo - hr - 1 (too slow), d2 = hr - hi - 1 (too fast), d3 = s - tau (CNN abnormal)."""
+
+ANSWER_TABLE_SIZE = 1 << CHECKS_PER_READING

@@ -1,0 +1,1 @@
+from phe import paillier as paillier

@@ -1,0 +1,43 @@
+"""Shared fixtures: keys are slow to make, so each size is made once per session."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from protocol.keys import KeyShare, generate_system_key
+from protocol.paillier import PrivateKey, PublicKey, generate_keypair
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+TEST_KEY_BITS = 1024  # tests only; services refuse anything under 2048 outside tests
+
+
+@functools.cache
+def system_key(bits: int = TEST_KEY_BITS) -> tuple[PublicKey, KeyShare, KeyShare]:
+    return generate_system_key(bits)
+
+
+@functools.cache
+def physician_key(bits: int = TEST_KEY_BITS) -> tuple[PublicKey, PrivateKey]:
+    return generate_keypair(bits)
+
+
+@pytest.fixture(scope="session")
+def system_keys() -> tuple[PublicKey, KeyShare, KeyShare]:
+    return system_key()
+
+
+@pytest.fixture(scope="session")
+def physician_keys() -> tuple[PublicKey, PrivateKey]:
+    return physician_key()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or a visible skip where this checkout has none."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"needs the shared data set at {SHARED_DATA}")
+    return SHARED_DATA

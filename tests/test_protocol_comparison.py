@@ -1,0 +1,190 @@
+"""The blinded comparison, run step by step in memory: exact bits, guard bits, leakage shape."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol import comparison as cmp
+from protocol.encoding import to_zn
+from protocol.paillier import NoisePool, decrypt, encrypt
+from protocol.params import DEFAULT_PARAMS, ComparisonParams
+
+LOW, HIGH, THRESHOLD = 600, 1000, 5000  # 60.0-100.0 bpm, p >= 0.5 abnormal
+
+
+def expected_bit(hr: int, score: int, low: int, high: int, threshold: int) -> int:
+    return int(hr < low or hr > high or score >= threshold)
+
+
+def encrypt_bounds(pk, low, high, threshold):
+    return cmp.EncryptedBounds(encrypt(pk, low), encrypt(pk, high), encrypt(pk, threshold))
+
+
+def run_in_memory(system_keys, physician_keys, values, bounds_values):
+    """A and B steps for many readings, packed as the services pack them."""
+    pk, share_a, share_b = system_keys
+    pk_d, sk_d = physician_keys
+    bounds = encrypt_bounds(pk, *bounds_values)
+    pool = NoisePool(pk_d)
+    prepared = [
+        cmp.prepare_reading(
+            pk, pk_d, cmp.EncryptedReading(encrypt(pk, hr), encrypt(pk, s)), bounds, pool
+        )
+        for hr, s in values
+    ]
+    per_pack = cmp.readings_per_pack(pk)
+    bits = []
+    for start in range(0, len(prepared), per_pack):
+        group = prepared[start : start + per_pack]
+        slots = [slot for p in group for slot in p.slots]
+        pack = cmp.a3_pack(pk, slots, NoisePool(pk).take())
+        answers = cmp.b_answer_pack(
+            share_b,
+            pk,
+            pack,
+            share_a.partial_decrypt(pack),
+            [(pk_d, p.answer_table) for p in group],
+        )
+        bits.extend(decrypt(sk_d, a) for a in answers)
+    return bits
+
+
+def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys):
+    heart_rates = [0, *range(LOW - 2, LOW + 3), 800, *range(HIGH - 2, HIGH + 3), 32767]
+    scores = [0, *range(THRESHOLD - 2, THRESHOLD + 3), 10000]
+    values = list(itertools.product(heart_rates, scores))
+    bits = run_in_memory(system_keys, physician_keys, values, (LOW, HIGH, THRESHOLD))
+    expected = [expected_bit(hr, s, LOW, HIGH, THRESHOLD) for hr, s in values]
+    assert bits == expected
+    assert set(bits) == {0, 1}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    hr=st.integers(0, 2**15 - 1),
+    score=st.integers(0, 2**15 - 1),
+    low=st.integers(0, 2**15 - 1),
+    high=st.integers(0, 2**15 - 1),
+    threshold=st.integers(0, 2**15 - 1),
+)
+def test_bit_is_right_for_any_in_bound_values(
+    system_keys, physician_keys, hr, score, low, high, threshold
+):
+    bits = run_in_memory(system_keys, physician_keys, [(hr, score)], (low, high, threshold))
+    assert bits == [expected_bit(hr, score, low, high, threshold)]
+
+
+def test_answer_table_has_one_normal_entry_at_the_flips(physician_keys):
+    pk_d, sk_d = physician_keys
+    for flips in itertools.product((0, 1), repeat=3):
+        table = cmp.a4_answer_table(pk_d, flips, NoisePool(pk_d))
+        plain = [decrypt(sk_d, c) for c in table]
+        normal_index = sum(c << i for i, c in enumerate(flips))
+        assert plain == [int(u != normal_index) for u in range(8)]
+        assert len(set(table)) == 8  # every entry fresh: B cannot spot the odd one
+
+
+def test_abnormal_bit_does_not_say_which_check_failed(system_keys, physician_keys):
+    too_slow, too_fast, cnn = (400, 100), (1500, 100), (800, 9000)
+    bits = run_in_memory(
+        system_keys, physician_keys, [too_slow, too_fast, cnn], (LOW, HIGH, THRESHOLD)
+    )
+    assert bits == [1, 1, 1]
+
+
+def test_b_sees_flipped_signs_that_are_uniform_whatever_the_data(system_keys):
+    """u = b xor c: for an always-violating value, B's signs are still ~50/50."""
+    pk, share_a, share_b = system_keys
+    bounds = encrypt_bounds(pk, LOW, HIGH, THRESHOLD)
+    reading = cmp.EncryptedReading(encrypt(pk, 300), encrypt(pk, 9999))  # violates all 3
+    seen: Counter[int] = Counter()
+    for _ in range(200):
+        blinding = cmp.draw_blinding()
+        slots = cmp.a2_blind(pk, cmp.a1_differences(pk, reading, bounds), blinding)
+        pack = cmp.a3_pack(pk, slots, NoisePool(pk).take())
+        signs = cmp.b2_read_signs(
+            cmp.b1_open_pack(share_b, pk, pack, share_a.partial_decrypt(pack)), 3
+        )
+        seen.update(signs)
+    assert 200 <= seen[1] <= 400  # binomial(600, 1/2): 6+ sigma away otherwise
+
+
+def _answer_single(system_keys, physician_keys, hr_plaintext, score_plaintext=10):
+    pk, share_a, share_b = system_keys
+    pk_d, _ = physician_keys
+    bounds = encrypt_bounds(pk, LOW, HIGH, THRESHOLD)
+    reading = cmp.EncryptedReading(encrypt(pk, hr_plaintext), encrypt(pk, score_plaintext))
+    prepared = cmp.prepare_reading(pk, pk_d, reading, bounds, NoisePool(pk_d))
+    pack = cmp.a3_pack(pk, prepared.slots, NoisePool(pk).take())
+    return cmp.b_answer_pack(
+        share_b, pk, pack, share_a.partial_decrypt(pack), [(pk_d, prepared.answer_table)]
+    )
+
+
+@pytest.mark.parametrize("bad", [-(2**50), 2**60, 2**200])
+def test_guard_bits_catch_an_out_of_bound_value_from_a_malicious_device(
+    system_keys, physician_keys, bad
+):
+    """The servers cannot see the bound; the slot band catches the value (miss ~2^-33)."""
+    pk, _, _ = system_keys
+    with pytest.raises(cmp.SlotOutOfBand):
+        _answer_single(system_keys, physician_keys, to_zn(bad, pk.n))
+
+
+def test_a_malicious_value_spoils_at_most_its_own_reading(system_keys, physician_keys):
+    """Whatever a device encrypts, a pack either fails the band check or every honest
+    reading packed beside it gets its exact bit (here: 1/2 mod N, which passes the band
+    because 2d + 1 turns it back into a small integer, and garbage, which does not)."""
+    pk, share_a, share_b = system_keys
+    pk_d, sk_d = physician_keys
+    bounds = encrypt_bounds(pk, LOW, HIGH, THRESHOLD)
+    honest = [(800, 10), (599, 10)]  # normal, too slow
+    for bad in ((pk.n + 1) // 2, pk.n // 3, pk.n - 12345):
+        for _ in range(5):
+            readings = [(bad, 10), *honest][: cmp.readings_per_pack(pk)]
+            prepared = [
+                cmp.prepare_reading(
+                    pk,
+                    pk_d,
+                    cmp.EncryptedReading(encrypt(pk, h), encrypt(pk, s)),
+                    bounds,
+                    NoisePool(pk_d),
+                )
+                for h, s in readings
+            ]
+            pack = cmp.a3_pack(pk, [x for p in prepared for x in p.slots], NoisePool(pk).take())
+            try:
+                answers = cmp.b_answer_pack(
+                    share_b,
+                    pk,
+                    pack,
+                    share_a.partial_decrypt(pack),
+                    [(pk_d, p.answer_table) for p in prepared],
+                )
+            except cmp.SlotOutOfBand:
+                continue
+            got = [decrypt(sk_d, a) for a in answers[1:]]
+            assert got == [expected_bit(h, s, LOW, HIGH, THRESHOLD) for h, s in readings[1:]]
+
+
+def test_pack_overflow_is_refused(system_keys):
+    pk, _, _ = system_keys
+    too_many = [1] * (DEFAULT_PARAMS.slots_per_ciphertext(pk.n) + 1)
+    with pytest.raises(ValueError, match="do not fit"):
+        cmp.a3_pack(pk, too_many, 1)
+
+
+def test_slot_width_matches_design():
+    p = ComparisonParams()
+    assert p.slot_bits == p.sigma + p.diff_bits + 4 + p.guard_bits
+    assert p.sigma >= 80 and p.guard_bits >= 40
+    assert p.slots_per_ciphertext(2**2047) == 14  # 4 readings per ciphertext at 2048 bits
+
+
+def test_blinding_repr_hides_the_coins():
+    assert "flips" not in repr(cmp.draw_blinding())
