@@ -1,0 +1,118 @@
+"""Encode, bound-check and encrypt what clients send: a device's reading, a patient's range.
+
+Values are checked against their bound *before* encryption (DESIGN.md, "Encodings"); a
+value out of bounds is refused here and never leaves the machine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from client.errors import InputError
+from client.system_key import SystemPublicKey
+from protocol.ciphertext import encode_ciphertext
+from protocol.encoding import BoundError, encode_heart_rate, encode_score
+from protocol.paillier import encrypt
+
+
+@dataclass(frozen=True)
+class EncodedReading:
+    """A reading in its integer encoding: tenths of a bpm, round(p * 10^4)."""
+
+    heart_rate: int
+    score: int
+
+
+@dataclass(frozen=True)
+class EncodedRange:
+    """A patient's healthy range and CNN threshold in the same units as readings."""
+
+    low: int
+    high: int
+    threshold: int
+
+
+def encode_reading(heart_rate_bpm: float, score: float) -> EncodedReading:
+    """Encode and bound-check one reading.
+
+    Raises:
+        InputError: a value is not finite or outside its bound (named).
+    """
+    try:
+        return EncodedReading(encode_heart_rate(heart_rate_bpm), encode_score(score))
+    except BoundError as exc:
+        raise InputError(f"refused before encryption: {exc}") from None
+
+
+def encode_range(low_bpm: float, high_bpm: float, threshold: float) -> EncodedRange:
+    """Encode and bound-check a healthy range [low, high] bpm and a probability threshold.
+
+    Raises:
+        InputError: a value outside its bound, or low above high.
+    """
+    try:
+        encoded = EncodedRange(
+            encode_heart_rate(low_bpm, "low"),
+            encode_heart_rate(high_bpm, "high"),
+            encode_score(threshold, "threshold"),
+        )
+    except BoundError as exc:
+        raise InputError(f"refused before encryption: {exc}") from None
+    if encoded.low > encoded.high:
+        raise InputError(f"refused: low={low_bpm} bpm is above high={high_bpm} bpm")
+    return encoded
+
+
+def _ciphertext(system: SystemPublicKey, value: int) -> str:
+    public_key = system.public_key
+    return encode_ciphertext(public_key, encrypt(public_key, value))
+
+
+def encrypt_reading(
+    system: SystemPublicKey,
+    reading: EncodedReading,
+    *,
+    reading_id: uuid.UUID | None = None,
+    taken_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /v1/readings``: E(hr), E(s) under the system key, fresh randomness.
+
+    Args:
+        system: the pinned system public key.
+        reading: from :func:`encode_reading` (already bound-checked).
+        reading_id: kept by the caller to retry idempotently; a fresh UUID4 if None.
+        taken_at: when the recording was made; now (UTC) if None.
+    """
+    return {
+        "reading_id": str(reading_id or uuid.uuid4()),
+        "key_id": system.key_id,
+        "taken_at": (taken_at or datetime.now(UTC)).isoformat(),
+        "heart_rate": _ciphertext(system, reading.heart_rate),
+        "score": _ciphertext(system, reading.score),
+    }
+
+
+def encrypt_range(system: SystemPublicKey, bounds: EncodedRange) -> dict[str, Any]:
+    """The body of ``PUT /v1/patients/{id}/range``: E(lo), E(hi), E(tau)."""
+    return {
+        "key_id": system.key_id,
+        "low": _ciphertext(system, bounds.low),
+        "high": _ciphertext(system, bounds.high),
+        "threshold": _ciphertext(system, bounds.threshold),
+    }
+
+
+def expected_result(reading: EncodedReading, bounds: EncodedRange) -> bool:
+    """The bit the protocol must compute, in the clear: True when abnormal.
+
+    For tests and the demo's contrast view only (no party holds both inputs):
+    ``hr < lo`` or ``hr > hi`` or ``s >= tau`` (DESIGN.md: d1, d2, d3 >= 0).
+    """
+    return (
+        reading.heart_rate < bounds.low
+        or reading.heart_rate > bounds.high
+        or reading.score >= bounds.threshold
+    )

@@ -1,0 +1,101 @@
+"""``hrmon setup``: make the system key, split its secret into two shares, and forget it.
+
+Writes the files listed at the bottom of docs/api.md; every secret is 0600.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from client.errors import ConfigError, InputError, run_command
+from client.keyfiles import write_file, write_json
+from client.system_key import SystemPublicKey
+from protocol.keys import generate_system_key
+from protocol.params import DEFAULT_KEY_BITS, MIN_KEY_BITS
+
+SYSTEM_PUBLIC = "system_public.json"
+SHARE_A = "share_a.json"
+SHARE_B = "share_b.json"
+# File names, not secrets.
+AB_SECRET = "ab_secret"  # noqa: S105
+JWT_SECRET = "jwt_secret"  # noqa: S105
+ENROLMENT_TOKEN = "enrolment_token"  # noqa: S105
+ALL_FILES = (SYSTEM_PUBLIC, SHARE_A, SHARE_B, AB_SECRET, JWT_SECRET, ENROLMENT_TOKEN)
+SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """What setup made: where, and the public fingerprint to pin."""
+
+    directory: Path
+    system_key: SystemPublicKey
+
+
+def run_setup(
+    directory: Path, bits: int = DEFAULT_KEY_BITS, *, insecure: bool = False, force: bool = False
+) -> SetupResult:
+    """Make the system key and the services' secrets in ``directory``.
+
+    Args:
+        directory: where to write the files (created if missing).
+        bits: |N|; at least 2048 unless ``insecure``.
+        insecure: allow small keys (tests only).
+        force: overwrite existing key files.
+
+    Raises:
+        InputError: key size refused.
+        ConfigError: key files already exist and ``force`` is False.
+    """
+    if bits < MIN_KEY_BITS and not insecure:
+        raise InputError(
+            f"--bits {bits} is below {MIN_KEY_BITS}; such keys are for tests only "
+            "(--insecure-test-keys)"
+        )
+    if bits < 512 or bits % 2:
+        raise InputError(f"--bits {bits} is not a usable even modulus size (>= 512)")
+    existing = [name for name in ALL_FILES if (directory / name).exists()]
+    if existing and not force:
+        raise ConfigError(
+            f"{directory} already holds {', '.join(existing)}; refusing to overwrite keys "
+            "(--force replaces them, and every enrolled device and physician with them)"
+        )
+    public_key, share_a, share_b = generate_system_key(bits)
+    system = SystemPublicKey.from_public_key(public_key)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json(directory / SHARE_A, share_a.to_json(), secret=True, overwrite=force)
+    write_json(directory / SHARE_B, share_b.to_json(), secret=True, overwrite=force)
+    del share_a, share_b
+    for name in (AB_SECRET, JWT_SECRET, ENROLMENT_TOKEN):
+        write_file(
+            directory / name, secrets.token_hex(SECRET_BYTES) + "\n", secret=True, overwrite=force
+        )
+    write_json(directory / SYSTEM_PUBLIC, system.to_json(), secret=False, overwrite=force)
+    return SetupResult(directory, system)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hrmon setup", description="Make the system key and split it into two shares."
+    )
+    parser.add_argument("--dir", type=Path, required=True, help="directory for the key files")
+    parser.add_argument("--bits", type=int, default=DEFAULT_KEY_BITS, help="modulus size |N|")
+    parser.add_argument(
+        "--insecure-test-keys", action="store_true", help="allow keys under 2048 bits (tests)"
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite existing key files")
+    return parser
+
+
+@run_command
+def main(argv: list[str]) -> int:
+    """Entry point of ``hrmon setup``."""
+    args = _parser().parse_args(argv)
+    result = run_setup(args.dir, args.bits, insecure=args.insecure_test_keys, force=args.force)
+    print(f"system key {result.system_key.key_id} ({result.system_key.bits} bits) in {args.dir}")
+    print(f"  give {SHARE_A} to server A only, {SHARE_B} to server B only")
+    print(f"  pin key_id {result.system_key.key_id} on every device and physician")
+    return 0
