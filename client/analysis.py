@@ -1,0 +1,140 @@
+"""Device-side analysis: a recording (or one window of it) -> heart rate estimate and CNN score.
+
+Glue only: audio loading (:mod:`client.audio`), heart rate from heart sounds
+(:mod:`client.heart_rate`) and the ONNX model (:mod:`client.scoring`). Nothing here
+leaves the device; the device encrypts the two numbers afterwards.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from client.errors import InputError
+
+if TYPE_CHECKING:
+    from client.scoring import AbnormalityScorer
+
+Signal = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the device knows about one recording or window.
+
+    Attributes:
+        source: file name (and window) for messages.
+        start_s: offset of the window in the recording, seconds.
+        duration_s: its length, seconds.
+        bpm: estimated heart rate, None when unusable.
+        usable: whether a reading should be sent.
+        reason: why not, or the estimator's note.
+        score: CNN probability of "abnormal" in [0, 1], None when it could not be computed.
+    """
+
+    source: str
+    start_s: float
+    duration_s: float
+    bpm: float | None
+    usable: bool
+    reason: str
+    score: float | None
+
+
+@functools.cache
+def default_scorer() -> AbnormalityScorer:
+    """The shipped model, loaded once per process."""
+    from client.scoring import AbnormalityScorer
+
+    try:
+        return AbnormalityScorer.from_default()
+    except FileNotFoundError as exc:
+        raise InputError(f"the abnormality model is not installed: {exc}") from None
+
+
+def model_threshold() -> float:
+    """The shipped model's decision threshold (probability), from its JSON."""
+    threshold: float = default_scorer().threshold
+    return threshold
+
+
+def load(path: str | os.PathLike[str]) -> tuple[Signal, int]:
+    """Load a recording for analysis.
+
+    Raises:
+        InputError: the file is missing, not audio, silent, clipped or too short (named).
+    """
+    from client.audio import WORKING_RATE, AudioError, load_audio
+
+    try:
+        return load_audio(path), WORKING_RATE
+    except AudioError as exc:
+        raise InputError(f"bad recording: {exc}") from None
+
+
+def analyse_signal(signal: Signal, rate: int, source: str, start_s: float = 0.0) -> Analysis:
+    """Heart rate and score of one in-memory signal; never raises for a bad signal."""
+    from client.audio import AudioError
+    from client.heart_rate import estimate_heart_rate
+
+    duration = len(signal) / rate
+    try:
+        estimate = estimate_heart_rate(signal, rate)
+    except (AudioError, ValueError) as exc:
+        return Analysis(source, start_s, duration, None, False, str(exc), None)
+    try:
+        score: float | None = default_scorer().score_recording(signal, rate)
+    except (AudioError, ValueError) as exc:
+        return Analysis(source, start_s, duration, estimate.bpm, False, f"no score: {exc}", None)
+    usable = bool(estimate.usable) and estimate.bpm is not None
+    return Analysis(
+        source, start_s, duration, estimate.bpm, usable, str(estimate.reason or ""), score
+    )
+
+
+def analyse_file(path: str | os.PathLike[str]) -> Analysis:
+    """The whole recording as one reading.
+
+    Raises:
+        InputError: the file cannot be used at all (see :func:`load`).
+    """
+    signal, rate = load(path)
+    return analyse_signal(signal, rate, os.fspath(path))
+
+
+def windows(signal: Signal, rate: int, window_s: float, hop_s: float) -> list[tuple[float, Signal]]:
+    """Full windows of ``window_s`` every ``hop_s`` seconds, as a wearable would cut them.
+
+    A recording shorter than one window is one window; a trailing part shorter than a
+    window is dropped (a wearable would finish it with the next samples).
+    """
+    if window_s <= 0 or hop_s <= 0:
+        raise InputError("--window and --hop must be positive")
+    size, step = round(window_s * rate), round(hop_s * rate)
+    if len(signal) <= size:
+        return [(0.0, signal)]
+    return [
+        (start / rate, signal[start : start + size])
+        for start in range(0, len(signal) - size + 1, step)
+    ]
+
+
+def analyse_windows(
+    path: str | os.PathLike[str], window_s: float = 10.0, hop_s: float | None = None
+) -> list[Analysis]:
+    """One analysis per window of the recording.
+
+    Raises:
+        InputError: the file cannot be used at all.
+    """
+    signal, rate = load(path)
+    source = os.fspath(path)
+    return [
+        analyse_signal(window, rate, f"{source}@{start:.0f}s", start)
+        for start, window in windows(signal, rate, window_s, hop_s or window_s)
+    ]
