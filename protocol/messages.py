@@ -7,8 +7,9 @@ models only bound their size, and the receiver decodes them against the right ke
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from protocol.params import ANSWER_TABLE_SIZE
 
@@ -70,3 +71,120 @@ class CompareResponse(Strict):
     """B -> A: one answer per pack, in order."""
 
     packs: list[PackAnswer]
+
+
+# ---------------------------------------------------------------------------------------
+# Clients <-> server A (docs/api.md, "Server A").
+
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{3,64}$")]
+Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
+PatientLabel = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
+ReadingStatus = Literal["pending", "done", "invalid"]
+
+
+class SystemKeyOut(Strict):
+    """The system public key: clients pin ``key_id`` from setup and check it here."""
+
+    key_id: KeyId
+    n: Modulus
+    bits: int
+
+
+class PhysicianEnrol(Strict):
+    """Operator-approved enrolment of a physician with their public key pk_D."""
+
+    username: Username
+    password: Password
+    public_key: PhysicianPublicKey
+
+
+class PhysicianOut(Strict):
+    """The new physician's id."""
+
+    physician_id: UUID
+
+
+class TokenOut(Strict):
+    """OAuth2 bearer token (a JWT) for a physician."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme name)
+    expires_in: int
+
+
+class PatientCreate(Strict):
+    """A new patient; the label is the physician's own note, not an identity document."""
+
+    label: PatientLabel
+
+
+class PatientCreated(Strict):
+    """The patient's id and device token; the token is shown once, A keeps only its hash."""
+
+    patient_id: UUID
+    device_token: str
+
+
+class ResultOut(Strict):
+    """One reading's state; ``result`` is Enc_pkD(bit) once ``status`` is ``done``."""
+
+    reading_id: UUID
+    patient_id: UUID
+    taken_at: AwareDatetime
+    received_at: AwareDatetime
+    status: ReadingStatus
+    result: Ciphertext | None = None
+
+
+class PatientOut(Strict):
+    """A patient as listed to their physician."""
+
+    patient_id: UUID
+    label: str
+    has_range: bool
+    latest: ResultOut | None = None
+
+
+class RangeIn(Strict):
+    """E(lo), E(hi), E(tau) under the system key (heart rate in tenths of a bpm)."""
+
+    key_id: KeyId
+    low: Ciphertext
+    high: Ciphertext
+    threshold: Ciphertext
+
+
+class RangeOut(Strict):
+    """Acknowledgement of a stored range."""
+
+    patient_id: UUID
+    updated_at: AwareDatetime
+
+
+class ReadingIn(Strict):
+    """A device's reading: E(hr), E(score) under the system key."""
+
+    reading_id: UUID
+    key_id: KeyId
+    taken_at: AwareDatetime
+    heart_rate: Ciphertext
+    score: Ciphertext
+
+
+class ReadingAccepted(Strict):
+    """A stored reading and its state."""
+
+    reading_id: UUID
+    status: ReadingStatus
+
+
+class TallyOut(Strict):
+    """Enc_pkD(number of abnormal readings) over done readings in the window."""
+
+    patient_id: UUID
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    count: int
+    tally: Ciphertext | None = None

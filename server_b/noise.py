@@ -1,0 +1,79 @@
+"""A bounded cache of ``NoisePool``s, one per public key, refilled by a background thread.
+
+The request path takes precomputed r^N values when there are some and computes one on
+demand when not; the filler thread uses idle time to keep every pool near its target.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from protocol.paillier import NoisePool, PublicKey, fresh_noise
+
+
+class NoisePoolCache:
+    """Pools keyed by modulus, least recently used evicted beyond ``max_keys``.
+
+    ``target == 0`` turns pooling off: every ``take`` computes fresh noise.
+    """
+
+    def __init__(self, target: int = 32, max_keys: int = 64) -> None:
+        self.target = target
+        self.max_keys = max_keys
+        self._pools: OrderedDict[int, NoisePool] = OrderedDict()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def pool(self, public_key: PublicKey) -> NoisePool:
+        """The pool for this key, made (and the filler woken) on first use."""
+        n: int = public_key.n
+        with self._lock:
+            pool = self._pools.get(n)
+            if pool is None:
+                pool = NoisePool(public_key, self.target)
+                self._pools[n] = pool
+                while len(self._pools) > self.max_keys:
+                    self._pools.popitem(last=False)
+            else:
+                self._pools.move_to_end(n)
+        self._wake.set()
+        return pool
+
+    def take(self, public_key: PublicKey) -> int:
+        """One never-used r^N under ``public_key``."""
+        if self.target <= 0:
+            return fresh_noise(public_key)
+        value = self.pool(public_key).take()
+        self._wake.set()
+        return value
+
+    def start(self) -> None:
+        """Start the filler thread (idempotent; nothing to do when pooling is off)."""
+        if self.target <= 0 or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="noise-filler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the filler thread and wait for it."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            with self._lock:
+                hungry = [p for p in self._pools.values() if len(p) < p.target]
+            for pool in hungry:
+                if self._stop.is_set():
+                    return
+                pool.fill(1)  # one at a time: a request never waits behind a long refill
+            if not hungry:
+                self._wake.wait(timeout=5)

@@ -1,0 +1,93 @@
+"""Helpers for the service tests: signing as server A, device/physician-side encryption
+and A-side packs written with protocol functions directly, error text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from protocol import comparison as cmp
+from protocol.ciphertext import encode_ciphertext
+from protocol.keys import KeyShare
+from protocol.messages import CompareRequest, Pack, PhysicianPublicKey, ReadingTable
+from protocol.paillier import NoisePool, PublicKey, encrypt, key_id
+from server_b.signing import signature_headers
+from tests.conftest import physician_key, system_key
+
+
+def ab_secret(key_dir: Path) -> bytes:
+    return (key_dir / "ab_secret").read_text().strip().encode()
+
+
+def signed(key_dir: Path, body: bytes, now: float | None = None) -> dict[str, str]:
+    return {"content-type": "application/json", **signature_headers(ab_secret(key_dir), body, now)}
+
+
+def physician_public(pk_d: PublicKey) -> dict[str, str]:
+    return {"key_id": key_id(pk_d), "n": hex(pk_d.n)}
+
+
+def enc(pk: PublicKey, value: int) -> str:
+    """A device or physician encrypting a small non-negative value under the system key."""
+    return encode_ciphertext(pk, encrypt(pk, value))
+
+
+def compare_request(
+    pk: PublicKey,
+    share_a: KeyShare,
+    pk_d: PublicKey,
+    packs: Sequence[Sequence[tuple[int, int]]],
+    bounds: tuple[int, int, int],
+) -> CompareRequest:
+    """What server A would send for ``packs`` of (hr, score) readings against ``bounds``."""
+    enc_bounds = cmp.EncryptedBounds(*(encrypt(pk, v) for v in bounds))
+    pool = NoisePool(pk_d)
+    out = []
+    for readings in packs:
+        prepared = [
+            cmp.prepare_reading(
+                pk, pk_d, cmp.EncryptedReading(encrypt(pk, hr), encrypt(pk, s)), enc_bounds, pool
+            )
+            for hr, s in readings
+        ]
+        packed = cmp.a3_pack(pk, [x for p in prepared for x in p.slots], NoisePool(pk).take())
+        out.append(
+            Pack(
+                ciphertext=encode_ciphertext(pk, packed),
+                pdec1=encode_ciphertext(pk, share_a.partial_decrypt(packed)),
+                readings=[
+                    ReadingTable(
+                        physician_key_id=key_id(pk_d),
+                        table=[encode_ciphertext(pk_d, c) for c in p.answer_table],
+                    )
+                    for p in prepared
+                ],
+            )
+        )
+    return CompareRequest(
+        system_key_id=key_id(pk),
+        physician_keys=[PhysicianPublicKey(**physician_public(pk_d))],
+        packs=out,
+    )
+
+
+def body_of(model: CompareRequest) -> bytes:
+    return json.dumps(model.model_dump(mode="json")).encode()
+
+
+__all__ = ["physician_key", "system_key"]
+
+
+def error_text(detail: object) -> str:
+    """A 4xx detail as text; FastAPI's list form with each ``loc`` written as a.b[0].c."""
+    if isinstance(detail, str):
+        return detail
+    assert isinstance(detail, list), detail
+    parts = []
+    for error in detail:
+        path = ""
+        for step in error["loc"]:
+            path += f"[{step}]" if isinstance(step, int) else (f".{step}" if path else str(step))
+        parts.append(f"{path}: {error['msg']}")
+    return "; ".join(parts)
