@@ -1,0 +1,256 @@
+"""Metrics of the challenge and ``hrmon eval model`` (numpy only, shared by train and eval).
+
+Sensitivity = TP / (TP + FN) on abnormal recordings, specificity = TN / (TN + FP) on
+normal ones, MAcc = their mean (the 2016 challenge's score, without its "unsure" class),
+AUC by the rank-sum (Mann-Whitney) formula with ties counted as one half.
+
+Also the ``hrmon eval model`` command (:func:`main`). numpy only at import time: the
+metrics are shared with training, the command runs the device path (onnxruntime).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+def auc_score(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Area under the ROC curve.
+
+    Args:
+        labels: 1 abnormal, 0 normal.
+        scores: higher = more abnormal.
+
+    Returns:
+        AUC in [0, 1], or NaN if one class is absent.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), dtype=np.float64)
+    sorted_s = s[order]
+    # average ranks over ties
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def binary_metrics(
+    labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: float
+) -> dict[str, Any]:
+    """Sensitivity, specificity, MAcc, AUC and the confusion matrix at ``threshold``.
+
+    A recording is called abnormal when ``score >= threshold``.
+
+    Args:
+        labels: 1 abnormal, 0 normal.
+        scores: recording scores in [0, 1].
+        threshold: decision threshold.
+
+    Returns:
+        ``n, n_abnormal, n_normal, tp, fn, tn, fp, sensitivity, specificity, macc, auc,
+        threshold`` (NaN where a class is absent).
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    pred = s >= threshold
+    tp = int(((y == 1) & pred).sum())
+    fn = int(((y == 1) & ~pred).sum())
+    tn = int(((y == 0) & ~pred).sum())
+    fp = int(((y == 0) & pred).sum())
+    sens = tp / (tp + fn) if tp + fn else float("nan")
+    spec = tn / (tn + fp) if tn + fp else float("nan")
+    return {
+        "n": len(y),
+        "n_abnormal": tp + fn,
+        "n_normal": tn + fp,
+        "tp": tp,
+        "fn": fn,
+        "tn": tn,
+        "fp": fp,
+        "sensitivity": sens,
+        "specificity": spec,
+        "macc": (sens + spec) / 2.0,
+        "auc": auc_score(y, s),
+        "threshold": float(threshold),
+    }
+
+
+def best_threshold(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[float, float]:
+    """The threshold maximising MAcc (used on validation data only).
+
+    Candidates are midpoints between consecutive distinct scores; among equal MAcc the
+    one closest to 0.5 wins, to keep the choice stable.
+
+    Args:
+        labels: 1 abnormal, 0 normal (both classes present).
+        scores: recording scores.
+
+    Returns:
+        ``(threshold, macc_at_threshold)``.
+    """
+    s = np.unique(np.asarray(scores, dtype=np.float64))
+    candidates = np.concatenate([[0.0], (s[1:] + s[:-1]) / 2.0, [1.0]]) if len(s) > 1 else s
+    best = (0.5, -1.0)
+    for t in candidates:
+        m = binary_metrics(labels, scores, float(t))["macc"]
+        if m > best[1] + 1e-12 or (abs(m - best[1]) <= 1e-12 and abs(t - 0.5) < abs(best[0] - 0.5)):
+            best = (float(t), float(m))
+    return best
+
+
+def merge_metrics(path: Path, key: str, value: Any) -> None:
+    """Set ``key`` in the JSON object at ``path`` (created if missing), keeping other keys.
+
+    Args:
+        path: e.g. ``model/metrics.json``.
+        key: top-level key to (re)write.
+        value: JSON-serialisable value.
+    """
+    data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = value
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _directories(root: Path) -> list[Path]:
+    """``root`` itself if it holds REFERENCE.csv, else its sub-folders that do."""
+    if (root / "REFERENCE.csv").is_file():
+        return [root]
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and (p / "REFERENCE.csv").is_file())
+    if not subs:
+        raise FileNotFoundError(f"{root}: no REFERENCE.csv here or in its sub-folders")
+    return subs
+
+
+def _fmt(m: dict[str, Any]) -> str:
+    return (
+        f"n={m['n']:4d}  sens {m['sensitivity']:.3f}  spec {m['specificity']:.3f}  "
+        f"MAcc {m['macc']:.3f}  AUC {m['auc']:.3f}  "
+        f"[TP {m['tp']} FN {m['fn']} / TN {m['tn']} FP {m['fp']}]"
+    )
+
+
+def main(argv: list[str]) -> int:
+    """``hrmon eval model DIR``: score every recording of a PhysioNet-layout folder.
+
+    DIR holds ``REFERENCE.csv`` (``NAME,1|-1``) and ``NAME.wav``/``NAME.flac``, or has
+    sub-folders that do (e.g. ``physionet2016/``: then each is reported as a set and all
+    together as ``overall``). Audio goes through ``client.audio.load_audio`` and the CNN
+    through ``client.scoring`` (onnxruntime, no torch), exactly as on the device; a
+    recording the device would refuse (``AudioError``) is listed and left out.
+
+    Args:
+        argv: ``DIR [--model PATH] [--split FILE --part test] [--json] [--save-metrics KEY]``.
+
+    Returns:
+        0 on success, 2 on a usage error or when nothing could be scored.
+    """
+    import argparse
+
+    from client.audio import WORKING_RATE, AudioError, load_audio
+    from client.scoring import AbnormalityScorer
+
+    p = argparse.ArgumentParser(prog="hrmon eval model", description="CNN sensitivity/specificity")
+    p.add_argument("dir", type=Path, help="PhysioNet-layout folder (or a folder of them)")
+    p.add_argument(
+        "--model", type=Path, default=None, help="ONNX model (default: the shipped int8 model)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="override the model's validation-chosen threshold",
+    )
+    p.add_argument(
+        "--split",
+        type=Path,
+        default=None,
+        help="JSON record -> part (e.g. model/split.json) to keep only --part",
+    )
+    p.add_argument("--part", default="test", help="part kept with --split (default: test)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument(
+        "--save-metrics",
+        metavar="KEY",
+        default=None,
+        help="also store the result under KEY in --metrics-file",
+    )
+    p.add_argument("--metrics-file", type=Path, default=Path(__file__).parent / "metrics.json")
+    args = p.parse_args(argv)
+
+    from model.data import find_audio, read_reference
+
+    scorer = (
+        AbnormalityScorer.from_default()
+        if args.model is None
+        else AbnormalityScorer.from_path(args.model)
+    )
+    threshold = scorer.threshold if args.threshold is None else args.threshold
+    keep: dict[str, str] | None = (
+        json.loads(args.split.read_text()) if args.split is not None else None
+    )
+    try:
+        dirs = _directories(args.dir)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    labels: list[int] = []
+    scores: list[float] = []
+    sets: list[str] = []
+    refused: list[str] = []
+    for d in dirs:
+        for name, label in read_reference(d):
+            if keep is not None and keep.get(name) != args.part:
+                continue
+            try:
+                signal = load_audio(find_audio(d, name))
+            except (AudioError, FileNotFoundError) as exc:
+                refused.append(f"{d.name}/{name}: {exc}")
+                continue
+            labels.append(label)
+            scores.append(scorer.score_recording(signal, WORKING_RATE))
+            sets.append(d.name)
+    if not labels:
+        print("error: no recording could be scored", file=sys.stderr)
+        return 2
+    y, s = np.asarray(labels), np.asarray(scores)
+    result: dict[str, Any] = binary_metrics(y, s, threshold)
+    result.update(model=scorer.model_name, refused=len(refused))
+    if len(dirs) > 1:
+        per_set = {}
+        for d in dirs:
+            mask = np.asarray([x == d.name for x in sets])
+            if mask.any():
+                per_set[d.name] = binary_metrics(y[mask], s[mask], threshold)
+        result["per_set"] = per_set
+        for name, m in per_set.items():
+            print(f"{name:12s} {_fmt(m)}")
+    print(f"{'overall':12s} {_fmt(result)}")
+    print(
+        f"model {scorer.model_name}, threshold {threshold:.4f}, "
+        f"{len(refused)} recording(s) refused as bad audio"
+    )
+    for line in refused:
+        print(f"  refused {line}")
+    if args.save_metrics:
+        merge_metrics(
+            args.metrics_file,
+            args.save_metrics,
+            {**result, "argv": ["hrmon", "eval", "model", *argv]},
+        )
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0

@@ -1,0 +1,134 @@
+"""The shared feature function and the subject-wise split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.data import Record, split_by_subject, subject_of
+from model.features import (
+    DEFAULT_PARAMS,
+    FeatureParams,
+    _mel_basis,
+    recording_windows,
+    window_features,
+    window_starts,
+)
+
+RATE = DEFAULT_PARAMS.sample_rate
+WIN = DEFAULT_PARAMS.window_samples
+
+
+def _noise(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(n).astype(np.float32) * 0.1
+
+
+def test_window_shape_and_normalisation() -> None:
+    f = window_features(_noise(WIN))
+    assert f.shape == (DEFAULT_PARAMS.n_mels, DEFAULT_PARAMS.n_frames) == (32, 498)
+    assert f.dtype == np.float32
+    assert abs(float(f.mean())) < 1e-4
+    assert abs(float(f.std()) - 1.0) < 1e-3
+
+
+def test_gain_does_not_change_features() -> None:
+    x = _noise(WIN)
+    np.testing.assert_allclose(window_features(x), window_features(7.0 * x), atol=1e-4)
+
+
+def test_tone_lands_in_the_right_band() -> None:
+    t = np.arange(WIN) / RATE
+    low = window_features(np.sin(2 * np.pi * 60 * t) + 0.01 * _noise(WIN))
+    high = window_features(np.sin(2 * np.pi * 300 * t) + 0.01 * _noise(WIN))
+    assert int(low.mean(axis=1).argmax()) < int(high.mean(axis=1).argmax())
+
+
+def test_every_mel_band_has_fft_bins() -> None:
+    # librosa's defaults at 2 kHz leave empty bands; the chosen n_fft must not.
+    assert np.all(_mel_basis(DEFAULT_PARAMS).sum(axis=1) > 0)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(WIN - 1), np.zeros((2, WIN))])
+def test_wrong_window_shape_raises(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="window"):
+        window_features(bad)
+
+
+def test_non_finite_window_raises() -> None:
+    x = _noise(WIN)
+    x[10] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        window_features(x)
+
+
+def test_window_starts_cover_the_tail() -> None:
+    assert window_starts(WIN) == [0]
+    assert window_starts(3 * RATE) == [0]
+    starts = window_starts(int(12.2 * RATE))
+    assert starts[:3] == [0, 5000, 10000]
+    assert starts[-1] == int(12.2 * RATE) - WIN
+
+
+def test_recording_windows_tiles_short_recordings() -> None:
+    x = _noise(3 * RATE)
+    feats = recording_windows(x)
+    assert feats.shape == (1, 1, 32, 498)
+    np.testing.assert_array_equal(feats[0, 0], window_features(np.resize(x, WIN)))
+
+
+def test_recording_windows_match_window_features() -> None:
+    x = _noise(int(11 * RATE), seed=3)
+    feats = recording_windows(x)
+    starts = window_starts(len(x))
+    assert feats.shape[0] == len(starts)
+    for k, s in enumerate(starts):
+        np.testing.assert_array_equal(feats[k, 0], window_features(x[s : s + WIN]))
+
+
+def test_params_json_round_trip() -> None:
+    data = json.loads(json.dumps(DEFAULT_PARAMS.to_dict()))
+    assert FeatureParams.from_dict(data) == DEFAULT_PARAMS
+
+
+def test_subject_rules() -> None:
+    assert subject_of("a", "a0001", "C45S1", "") == "a:C45"
+    assert subject_of("b", "b0001", "S98f2_data", "98") == "b:98"
+    assert subject_of("d", "d0010", "C014PRAU2", "") == subject_of("d", "d0004", "C014PRAU", "")
+    assert subject_of("e", "e00002", "e01430", "") == "e:e00002"
+
+
+def _records() -> list[Record]:
+    rng = np.random.default_rng(1)
+    recs = []
+    for set_name in ("a", "e"):
+        for subj in range(40):
+            label = int(subj % 3 == 0)
+            for k in range(int(rng.integers(1, 5))):
+                name = f"{set_name}{subj:03d}_{k}"
+                recs.append(Record(set_name, name, label, f"{set_name}:{subj}", Path(name)))
+    return recs
+
+
+def test_split_keeps_subjects_together_and_is_seeded() -> None:
+    recs = _records()
+    split = split_by_subject(recs, seed=5)
+    parts_of: dict[str, set[str]] = {}
+    for r in recs:
+        parts_of.setdefault(r.subject, set()).add(split[r.name])
+    assert all(len(p) == 1 for p in parts_of.values())
+    assert set(split.values()) == {"train", "val", "test"}
+    assert split == split_by_subject(recs, seed=5)
+    assert split != split_by_subject(recs, seed=6)
+    # stratified: both sets and both labels reach the test part
+    test = {(r.set_name, r.label) for r in recs if split[r.name] == "test"}
+    assert test == {("a", 0), ("a", 1), ("e", 0), ("e", 1)}
+
+
+def test_holdout_set_goes_entirely_to_test() -> None:
+    recs = _records()
+    split = split_by_subject(recs, seed=0, holdout_sets=("a",))
+    assert all(split[r.name] == "test" for r in recs if r.set_name == "a")
+    assert {split[r.name] for r in recs if r.set_name == "e"} >= {"train", "val"}
