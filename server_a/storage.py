@@ -1,0 +1,366 @@
+"""Server A's storage, the one module that talks to the database (SQLAlchemy 2).
+
+SQLite file by default, PostgreSQL by URL (``postgresql+psycopg://...``). The schema is
+made by the alembic migrations in ``server_a/migrations``, run by :meth:`Storage.migrate`
+at start-up on either database. Every write commits before the caller answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, func, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from server_a.models import Patient, Physician, Reading
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class Conflict(ValueError):
+    """A unique value is taken (username) or a reading id was replayed with other content."""
+
+
+@dataclass(frozen=True)
+class NewReading:
+    """A reading as submitted, before it is stored."""
+
+    reading_id: str
+    patient_id: str
+    key_id: str
+    taken_at: datetime
+    heart_rate: str
+    score: str
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A pending reading with everything the comparison needs (all ciphertexts)."""
+
+    reading_id: str
+    patient_id: str
+    physician_id: str
+    physician_n: str
+    heart_rate: str
+    score: str
+    low: str
+    high: str
+    threshold: str
+
+
+def now() -> datetime:
+    """The current time, aware, UTC."""
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine for SQLite (shared across threads, WAL) or PostgreSQL (pre-pinged pool)."""
+    if database_url.startswith("sqlite"):
+        engine = create_engine(database_url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Storage:
+    """All of server A's queries; rows come back detached and read-only."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = make_engine(database_url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest migration (creates the tables on a new database)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    # --- physicians -------------------------------------------------------------------
+
+    def add_physician(
+        self, username: str, password_hash: str, public_key_n: str, public_key_id: str
+    ) -> Physician:
+        """Store a new physician.
+
+        Raises:
+            Conflict: the username is taken.
+        """
+        row = Physician(
+            id=str(uuid.uuid4()),
+            username=username,
+            password_hash=password_hash,
+            public_key_n=public_key_n,
+            public_key_id=public_key_id,
+            created_at=now(),
+        )
+        with self._session() as session:
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                raise Conflict("username: already taken") from None
+        return row
+
+    def physician_by_username(self, username: str) -> Physician | None:
+        with self._session() as session:
+            return session.scalar(select(Physician).where(Physician.username == username))
+
+    def physician(self, physician_id: str) -> Physician | None:
+        with self._session() as session:
+            return session.get(Physician, physician_id)
+
+    # --- patients ---------------------------------------------------------------------
+
+    def add_patient(self, physician_id: str, label: str, device_token_hash: str) -> Patient:
+        """Store a new patient of ``physician_id`` with the hash of their device token."""
+        row = Patient(
+            id=str(uuid.uuid4()),
+            physician_id=physician_id,
+            label=label,
+            device_token_hash=device_token_hash,
+            created_at=now(),
+        )
+        with self._session() as session:
+            session.add(row)
+            session.commit()
+        return row
+
+    def patient(self, patient_id: str) -> Patient | None:
+        with self._session() as session:
+            return session.get(Patient, patient_id)
+
+    def patient_by_device_token_hash(self, token_hash: str) -> Patient | None:
+        with self._session() as session:
+            return session.scalar(select(Patient).where(Patient.device_token_hash == token_hash))
+
+    def patients_of(self, physician_id: str) -> list[tuple[Patient, Reading | None]]:
+        """A physician's patients, each with their latest reading (by taken_at), oldest first."""
+        with self._session() as session:
+            patients = session.scalars(
+                select(Patient)
+                .where(Patient.physician_id == physician_id)
+                .order_by(Patient.created_at, Patient.id)
+            ).all()
+            out = []
+            for patient in patients:
+                latest = session.scalar(
+                    select(Reading)
+                    .where(Reading.patient_id == patient.id)
+                    .order_by(Reading.taken_at.desc(), Reading.received_at.desc())
+                    .limit(1)
+                )
+                out.append((patient, latest))
+            return out
+
+    def set_range(
+        self, patient_id: str, key_id: str, low: str, high: str, threshold: str
+    ) -> datetime:
+        """Replace a patient's E(lo), E(hi), E(tau); return when."""
+        when = now()
+        with self._session() as session:
+            session.execute(
+                update(Patient)
+                .where(Patient.id == patient_id)
+                .values(
+                    range_key_id=key_id,
+                    range_low=low,
+                    range_high=high,
+                    range_threshold=threshold,
+                    range_updated_at=when,
+                )
+            )
+            session.commit()
+        return when
+
+    # --- readings ---------------------------------------------------------------------
+
+    def add_reading(self, new: NewReading) -> tuple[Reading, bool]:
+        """Store a reading once; a replay with the same content returns the stored row.
+
+        Returns:
+            The stored row and whether this call created it.
+
+        Raises:
+            Conflict: the reading id exists with other content.
+        """
+        row = Reading(
+            id=new.reading_id,
+            patient_id=new.patient_id,
+            key_id=new.key_id,
+            taken_at=new.taken_at,
+            received_at=now(),
+            heart_rate=new.heart_rate,
+            score=new.score,
+            status="pending",
+        )
+        with self._session() as session:
+            existing = session.get(Reading, new.reading_id)
+            if existing is None:
+                session.add(row)
+                try:
+                    session.commit()
+                    return row, True
+                except IntegrityError:  # a concurrent submission of the same id won
+                    session.rollback()
+                    existing = session.get(Reading, new.reading_id)
+            if existing is None:
+                raise Conflict("reading_id: could not be stored")
+            if not _same_content(existing, new):
+                raise Conflict("reading_id: already used for a different reading")
+            return existing, False
+
+    def results(
+        self,
+        patient_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Reading]:
+        """A patient's readings in [since, until] by taken_at, newest first."""
+        query = select(Reading).where(Reading.patient_id == patient_id)
+        if since is not None:
+            query = query.where(Reading.taken_at >= since)
+        if until is not None:
+            query = query.where(Reading.taken_at <= until)
+        query = query.order_by(Reading.taken_at.desc(), Reading.received_at.desc()).limit(limit)
+        with self._session() as session:
+            return list(session.scalars(query).all())
+
+    def decided_results(
+        self, patient_id: str, since: datetime | None, until: datetime | None
+    ) -> list[str]:
+        """The stored Enc_pkD(bit) of every done reading in the window."""
+        query = select(Reading.result).where(
+            Reading.patient_id == patient_id, Reading.status == "done"
+        )
+        if since is not None:
+            query = query.where(Reading.taken_at >= since)
+        if until is not None:
+            query = query.where(Reading.taken_at <= until)
+        with self._session() as session:
+            return [r for r in session.scalars(query).all() if r is not None]
+
+    def pending_work(self, limit: int, exclude: Collection[str] = ()) -> list[WorkItem]:
+        """Up to ``limit`` pending readings of patients with a range, oldest first."""
+        query = (
+            select(Reading, Patient, Physician)
+            .join(Patient, Reading.patient_id == Patient.id)
+            .join(Physician, Patient.physician_id == Physician.id)
+            .where(Reading.status == "pending", Patient.range_low.is_not(None))
+            .order_by(Reading.received_at, Reading.id)
+            .limit(limit)
+        )
+        if exclude:
+            query = query.where(Reading.id.not_in(list(exclude)))
+        with self._session() as session:
+            rows = session.execute(query).all()
+        items = []
+        for reading, patient, physician in rows:
+            assert patient.range_low and patient.range_high and patient.range_threshold
+            items.append(
+                WorkItem(
+                    reading_id=reading.id,
+                    patient_id=patient.id,
+                    physician_id=physician.id,
+                    physician_n=physician.public_key_n,
+                    heart_rate=reading.heart_rate,
+                    score=reading.score,
+                    low=patient.range_low,
+                    high=patient.range_high,
+                    threshold=patient.range_threshold,
+                )
+            )
+        return items
+
+    def count_pending(self) -> int:
+        with self._session() as session:
+            count = session.scalar(
+                select(func.count()).select_from(Reading).where(Reading.status == "pending")
+            )
+        return int(count or 0)
+
+    def record_decisions(self, done: dict[str, str], invalid: Iterable[str] = ()) -> list[Reading]:
+        """Mark readings done (with Enc_pkD(bit)) or invalid, in one transaction.
+
+        Only still-pending readings change, so a retried batch never overwrites a result.
+
+        Returns:
+            The rows that changed.
+        """
+        when = now()
+        changed: list[str] = []
+        with self._session() as session:
+            for reading_id, result in done.items():
+                outcome = session.execute(
+                    update(Reading)
+                    .where(Reading.id == reading_id, Reading.status == "pending")
+                    .values(status="done", result=result, decided_at=when)
+                )
+                if _rowcount(outcome):
+                    changed.append(reading_id)
+            for reading_id in invalid:
+                outcome = session.execute(
+                    update(Reading)
+                    .where(Reading.id == reading_id, Reading.status == "pending")
+                    .values(status="invalid", result=None, decided_at=when)
+                )
+                if _rowcount(outcome):
+                    changed.append(reading_id)
+            session.commit()
+            if not changed:
+                return []
+            return list(session.scalars(select(Reading).where(Reading.id.in_(changed))).all())
+
+
+def _rowcount(result: Any) -> int:
+    count: int = result.rowcount
+    return count
+
+
+def _same_content(stored: Reading, new: NewReading) -> bool:
+    return (
+        stored.patient_id == new.patient_id
+        and stored.key_id == new.key_id
+        and stored.taken_at == new.taken_at
+        and stored.heart_rate == new.heart_rate
+        and stored.score == new.score
+    )
