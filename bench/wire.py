@@ -1,0 +1,107 @@
+"""Bytes on the wire per reading, each direction: the JSON bodies of docs/api.md.
+
+Bodies are built with the shared pydantic models from real ciphertexts of this key size
+(fixed-length base64, so every reading costs the same). HTTP headers are not counted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bench import pipeline as pl
+from bench.keys import BenchKeys
+from protocol import comparison as cmp
+from protocol import messages as msg
+from protocol.ciphertext import encode_ciphertext
+from protocol.paillier import encrypt, key_id
+
+
+@dataclass(frozen=True)
+class WireRow:
+    """One message's body size.
+
+    Attributes:
+        direction: sender -> receiver.
+        message: the model's name.
+        bytes_per_reading: body bytes, amortised per reading where a message carries many.
+        note: unbatched or per reading of a full pack.
+    """
+
+    direction: str
+    message: str
+    bytes_per_reading: float
+    note: str
+
+
+def _compare_bodies(keys: BenchKeys, readings: int) -> tuple[int, int]:
+    work = pl.make_workload(keys, readings)
+    pools = pl.Pools.empty(keys)
+    encrypted = [pl.device_encrypt(keys, hr, s, pools) for hr, s in work.plain]
+    prepared = [pl.a_prepare(keys, r, work.bounds, pools) for r in encrypted]
+    pack = pl.a_pack(keys, prepared, pools)
+    pdec1 = keys.share_a.partial_decrypt(pack)
+    answers = pl.b_answer(keys, prepared, pack, pdec1, pools)
+    pk, pk_d = keys.pk, keys.pk_physician
+    physician_key = msg.PhysicianPublicKey(key_id=key_id(pk_d), n=hex(pk_d.n))
+    request = msg.CompareRequest(
+        system_key_id=key_id(pk),
+        physician_keys=[physician_key],
+        packs=[
+            msg.Pack(
+                ciphertext=encode_ciphertext(pk, pack),
+                pdec1=encode_ciphertext(pk, pdec1),
+                readings=[
+                    msg.ReadingTable(
+                        physician_key_id=key_id(pk_d),
+                        table=[encode_ciphertext(pk_d, c) for c in p.answer_table],
+                    )
+                    for p in prepared
+                ],
+            )
+        ],
+    )
+    response = msg.CompareResponse(
+        packs=[msg.PackAnswer(status="ok", answers=[encode_ciphertext(pk_d, a) for a in answers])]
+    )
+    return len(request.model_dump_json()), len(response.model_dump_json())
+
+
+def measure_wire(keys: BenchKeys) -> list[WireRow]:
+    """Body sizes of every message one reading causes, unbatched and packed."""
+    pk, pk_d = keys.pk, keys.pk_physician
+    now = datetime.now(UTC)
+    reading_id, patient_id = uuid.uuid4(), uuid.uuid4()
+    submit = msg.ReadingIn(
+        reading_id=reading_id,
+        key_id=key_id(pk),
+        taken_at=now,
+        heart_rate=encode_ciphertext(pk, encrypt(pk, 724)),
+        score=encode_ciphertext(pk, encrypt(pk, 1234)),
+    )
+    accepted = msg.ReadingAccepted(reading_id=reading_id, status="pending")
+    result = msg.ResultOut(
+        reading_id=reading_id,
+        patient_id=patient_id,
+        taken_at=now,
+        received_at=now,
+        status="done",
+        result=encode_ciphertext(pk_d, encrypt(pk_d, 0)),
+    )
+    per_pack = cmp.readings_per_pack(pk)
+    single_request, single_response = _compare_bodies(keys, 1)
+    full_request, full_response = _compare_bodies(keys, per_pack)
+    return [
+        WireRow("device -> A", "ReadingIn", len(submit.model_dump_json()), "POST /v1/readings"),
+        WireRow("A -> device", "ReadingAccepted", len(accepted.model_dump_json()), "202"),
+        WireRow("A -> B", "CompareRequest", single_request, "1 reading per pack"),
+        WireRow("B -> A", "CompareResponse", single_response, "1 reading per pack"),
+        WireRow(
+            "A -> B", "CompareRequest", full_request / per_pack, f"{per_pack} readings per pack"
+        ),
+        WireRow(
+            "B -> A", "CompareResponse", full_response / per_pack, f"{per_pack} readings per pack"
+        ),
+        WireRow("A -> physician", "ResultOut", len(result.model_dump_json()), "GET results / SSE"),
+    ]
