@@ -4,7 +4,9 @@ and A-side packs written with protocol functions directly, error text."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from protocol import comparison as cmp
@@ -91,3 +93,46 @@ def error_text(detail: object) -> str:
             path += f"[{step}]" if isinstance(step, int) else (f".{step}" if path else str(step))
         parts.append(f"{path}: {error['msg']}")
     return "; ".join(parts)
+
+
+# --- server A as a client sees it ---------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def enrolment_headers(key_dir: Path) -> dict[str, str]:
+    return {"X-Enrolment-Token": (key_dir / "enrolment_token").read_text().strip()}
+
+
+def enrol_body(username: str, pk_d: PublicKey) -> dict[str, object]:
+    return {"username": username, "password": PASSWORD, "public_key": physician_public(pk_d)}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def range_body(pk: PublicKey, low: int, high: int, threshold: int) -> dict[str, str]:
+    return {
+        "key_id": key_id(pk),
+        "low": enc(pk, low),
+        "high": enc(pk, high),
+        "threshold": enc(pk, threshold),
+    }
+
+
+def reading_body(
+    pk: PublicKey, heart_rate: int, score: int, taken_at: datetime | None = None
+) -> dict[str, str]:
+    """A device's submission, encrypted with protocol functions directly (values as Z_N)."""
+    return {
+        "reading_id": str(uuid.uuid4()),
+        "key_id": key_id(pk),
+        "taken_at": (taken_at or datetime.now(UTC)).isoformat(),
+        "heart_rate": enc(pk, heart_rate % pk.n),
+        "score": enc(pk, score % pk.n),
+    }
+
+
+def expected_bit(hr: int, score: int, low: int, high: int, threshold: int) -> int:
+    return int(hr < low or hr > high or score >= threshold)

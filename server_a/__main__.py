@@ -1,0 +1,63 @@
+"""``hrmon server a`` / ``python -m server_a``: run server A under uvicorn (one worker)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hrmon server a", description="Run server A.")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument(
+        "--key-dir", type=Path, help="directory from `hrmon setup` (HRMON_A_KEY_DIR)"
+    )
+    parser.add_argument("--database-url", help="SQLAlchemy URL (HRMON_A_DATABASE_URL)")
+    parser.add_argument("--server-b-url", help="base URL of server B (HRMON_A_SERVER_B_URL)")
+    parser.add_argument("--log-level", default="info")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Parse ``argv``, check the configuration, and serve until interrupted.
+
+    Returns:
+        0 after a clean shutdown, 2 when the configuration is refused.
+    """
+    args = _parser().parse_args(argv)
+    import uvicorn
+
+    from server_a.app import create_app
+    from server_a.core.config import Settings
+
+    overrides: dict[str, Any] = {}
+    if args.key_dir:
+        overrides["key_dir"] = args.key_dir
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    if args.server_b_url:
+        overrides["server_b_url"] = args.server_b_url
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            print(f"server A refuses to start: {error['msg']}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        workers=1,  # the event broadcast and the comparison worker live in this process
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,95 @@
+"""Dependencies of the routes, as ``Annotated`` aliases (FastAPI full-stack template style)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
+
+from server_a.core.security import InvalidToken, device_token_hash, physician_id_from_token
+from server_a.models import Patient, Physician
+from server_a.services import Services
+
+_physician_bearer = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+_device_bearer = HTTPBearer(auto_error=False, description="device_token from patient enrolment")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def unauthorized(detail: str, scheme: str = "Bearer") -> HTTPException:
+    """401 with the challenge the client should answer."""
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": scheme}
+    )
+
+
+def current_physician(
+    services: ServicesDep, token: Annotated[str | None, Depends(_physician_bearer)]
+) -> Physician:
+    """The physician named by a valid access token (401 otherwise)."""
+    if not token:
+        raise unauthorized("missing bearer access token")
+    try:
+        physician_id = physician_id_from_token(token, services.settings.jwt_secret)
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from None
+    physician = services.storage.physician(physician_id)
+    if physician is None:
+        raise unauthorized("access token names no physician")
+    return physician
+
+
+CurrentPhysician = Annotated[Physician, Depends(current_physician)]
+
+
+def current_device(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_device_bearer)],
+) -> Patient:
+    """The patient a device token is bound to (401 otherwise)."""
+    if credentials is None or not credentials.credentials:
+        raise unauthorized("missing bearer device token")
+    patient = services.storage.patient_by_device_token_hash(
+        device_token_hash(credentials.credentials)
+    )
+    if patient is None:
+        raise unauthorized("unknown device token")
+    return patient
+
+
+CurrentDevice = Annotated[Patient, Depends(current_device)]
+
+
+def owned_patient(patient_id: UUID, physician: CurrentPhysician, services: ServicesDep) -> Patient:
+    """The patient, if it is this physician's: 404 unknown id, 403 someone else's."""
+    patient = services.storage.patient(str(patient_id))
+    if patient is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="patient_id: no such patient")
+    if patient.physician_id != physician.id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="patient_id: not your patient")
+    return patient
+
+
+OwnedPatient = Annotated[Patient, Depends(owned_patient)]
+
+
+def operator(
+    services: ServicesDep,
+    token: Annotated[str | None, Header(alias="X-Enrolment-Token")] = None,
+) -> None:
+    """Only the operator, who holds the enrolment token, may enrol physicians."""
+    expected = services.settings.enrolment_token.encode()
+    if not token or not hmac.compare_digest(token.strip().encode(), expected):
+        raise unauthorized("missing or wrong X-Enrolment-Token", 'Token realm="enrolment"')
+
+
+Operator = Annotated[None, Depends(operator)]

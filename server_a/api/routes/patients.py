@@ -1,0 +1,107 @@
+"""A physician's patients: enrolment, range, results, tally."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import AwareDatetime
+
+from protocol.messages import (
+    PatientCreate,
+    PatientCreated,
+    PatientOut,
+    RangeIn,
+    RangeOut,
+    ResultOut,
+    TallyOut,
+)
+from server_a.api.deps import CurrentPhysician, OwnedPatient, ServicesDep
+from server_a.core.security import device_token_hash, new_device_token
+from server_a.results import homomorphic_tally, result_out
+from server_a.validation import InputRejected, check_system_ciphertexts
+
+router = APIRouter(tags=["patients"])
+
+Since = Annotated[AwareDatetime | None, Query(description="taken_at >= since (ISO 8601, zoned)")]
+Until = Annotated[AwareDatetime | None, Query(description="taken_at <= until (ISO 8601, zoned)")]
+
+
+def _check_window(since: datetime | None, until: datetime | None) -> None:
+    if since is not None and until is not None and since > until:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="since: after until")
+
+
+@router.post("/v1/patients", status_code=status.HTTP_201_CREATED)
+def add_patient(
+    body: PatientCreate, physician: CurrentPhysician, services: ServicesDep
+) -> PatientCreated:
+    """Enrol a patient; the device token is shown once (A keeps its SHA-256 only)."""
+    token = new_device_token()
+    patient = services.storage.add_patient(physician.id, body.label, device_token_hash(token))
+    return PatientCreated(patient_id=UUID(patient.id), device_token=token)
+
+
+@router.get("/v1/patients")
+def list_patients(physician: CurrentPhysician, services: ServicesDep) -> list[PatientOut]:
+    """This physician's patients with their latest reading."""
+    return [
+        PatientOut(
+            patient_id=UUID(patient.id),
+            label=patient.label,
+            has_range=patient.has_range,
+            latest=result_out(latest) if latest is not None else None,
+        )
+        for patient, latest in services.storage.patients_of(physician.id)
+    ]
+
+
+@router.put("/v1/patients/{patient_id}/range")
+def set_range(body: RangeIn, patient: OwnedPatient, services: ServicesDep) -> RangeOut:
+    """Store E(lo), E(hi), E(tau) (system key); pending readings are then compared."""
+    try:
+        check_system_ciphertexts(
+            services.system_key,
+            body.key_id,
+            {"low": body.low, "high": body.high, "threshold": body.threshold},
+        )
+    except InputRejected as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    when = services.storage.set_range(patient.id, body.key_id, body.low, body.high, body.threshold)
+    services.worker.wake()
+    return RangeOut(patient_id=UUID(patient.id), updated_at=when)
+
+
+@router.get("/v1/patients/{patient_id}/results")
+def results(
+    patient: OwnedPatient,
+    services: ServicesDep,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[ResultOut]:
+    """The patient's readings in the window, newest first."""
+    _check_window(since, until)
+    return [result_out(r) for r in services.storage.results(patient.id, since, until, limit)]
+
+
+@router.get("/v1/patients/{patient_id}/tally")
+def tally(
+    patient: OwnedPatient,
+    physician: CurrentPhysician,
+    services: ServicesDep,
+    since: Since = None,
+    until: Until = None,
+) -> TallyOut:
+    """Enc_pkD(number of abnormal readings) over the done readings in the window."""
+    _check_window(since, until)
+    decided = services.storage.decided_results(patient.id, since, until)
+    return TallyOut(
+        patient_id=UUID(patient.id),
+        since=since,
+        until=until,
+        count=len(decided),
+        tally=homomorphic_tally(physician.public_key_n, decided),
+    )

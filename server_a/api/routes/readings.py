@@ -1,0 +1,48 @@
+"""Readings from patients' devices."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from protocol.messages import ReadingAccepted, ReadingIn
+from server_a.api.deps import CurrentDevice, ServicesDep
+from server_a.storage import Conflict, NewReading
+from server_a.validation import InputRejected, check_system_ciphertexts
+
+router = APIRouter(tags=["readings"])
+
+
+@router.post(
+    "/v1/readings",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={200: {"model": ReadingAccepted, "description": "replay of a stored reading"}},
+)
+def submit_reading(
+    body: ReadingIn, patient: CurrentDevice, services: ServicesDep, response: Response
+) -> ReadingAccepted:
+    """Store E(hr), E(score) before answering; a replay with the same content gets 200."""
+    try:
+        check_system_ciphertexts(
+            services.system_key,
+            body.key_id,
+            {"heart_rate": body.heart_rate, "score": body.score},
+        )
+    except InputRejected as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    new = NewReading(
+        reading_id=str(body.reading_id),
+        patient_id=patient.id,
+        key_id=body.key_id,
+        taken_at=body.taken_at,
+        heart_rate=body.heart_rate,
+        score=body.score,
+    )
+    try:
+        stored, created = services.storage.add_reading(new)
+    except Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    if created:
+        services.worker.wake()
+    else:
+        response.status_code = status.HTTP_200_OK
+    return ReadingAccepted(reading_id=body.reading_id, status=stored.status)  # type: ignore[arg-type]

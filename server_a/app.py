@@ -1,0 +1,83 @@
+"""Server A, the compute cloud: enrolment, ciphertext storage, comparison with B, results."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from server_a.api.main import api_router
+from server_a.comparison_worker import ComparisonWorker, WorkerConfig
+from server_a.core.config import Settings, get_settings
+from server_a.events import Broadcaster
+from server_a.services import Services
+from server_a.storage import Storage
+from server_b.body_limit import BodySizeLimit
+from server_b.noise import NoisePoolCache
+
+log = logging.getLogger("hrmon.server_a")
+
+
+def create_app(
+    settings: Settings | None = None, b_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """Build server A around ``settings`` (default: the environment).
+
+    Args:
+        settings: checked configuration (key files already loaded).
+        b_transport: how to reach server B; tests pass ``httpx.ASGITransport(app=b_app)``.
+
+    Raises:
+        pydantic.ValidationError: a key file is missing or too weak (refuse to start).
+    """
+    settings = settings or get_settings()
+    storage = Storage(settings.database_url)
+    broadcaster = Broadcaster()
+    worker = ComparisonWorker(
+        WorkerConfig(
+            server_b_url=settings.server_b_url,
+            ab_secret=settings.ab_secret,
+            readings_per_pack=settings.readings_per_pack,
+            batch_max_readings=settings.batch_max_readings,
+            batch_wait_s=settings.batch_wait_ms / 1000,
+            max_in_flight=settings.max_in_flight,
+            poll_interval_s=settings.poll_interval_s,
+            retry_base_s=settings.retry_base_s,
+            retry_cap_s=settings.retry_cap_s,
+            b_timeout_s=settings.b_timeout_s,
+        ),
+        settings.share,
+        storage,
+        broadcaster,
+        NoisePoolCache(settings.noise_pool_size),
+        transport=b_transport,
+    )
+    services = Services(settings, storage, broadcaster, worker)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(storage.migrate)
+        await worker.start()
+        services.ready = True
+        try:
+            yield
+        finally:
+            services.ready = False
+            await worker.stop()
+            storage.close()
+
+    app = FastAPI(
+        title="hrmon server A (compute cloud)",
+        version="1",
+        lifespan=lifespan,
+        description="Stores ciphertexts, runs the blinded comparison with server B, "
+        "keeps Enc_pkD(bit) per reading. Sees no plaintext value.",
+    )
+    app.state.services = services
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,133 @@
+"""Server A settings (environment ``HRMON_A_*``), checked at start: weak config, no start."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocol.keys import KeyShare
+from protocol.paillier import key_id
+from server_b.keyfiles import KeyFileError, load_secret, load_share
+
+
+class Settings(BaseSettings):
+    """Where A's key files and database are, where B is, and how the worker batches.
+
+    Environment: ``HRMON_A_KEY_DIR`` (directory made by ``hrmon setup``: share_a.json,
+    ab_secret, jwt_secret, enrolment_token, system_public.json) or the ``*_FILE`` variables
+    one by one; ``HRMON_A_DATABASE_URL`` (or ``DATABASE_URL``); ``HRMON_A_SERVER_B_URL``;
+    ``HRMON_ALLOW_INSECURE_TEST_KEYS=1`` (tests only); tuning knobs below.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HRMON_A_", extra="ignore", populate_by_name=True)
+
+    key_dir: Path | None = None
+    share_file: Path | None = None
+    ab_secret_file: Path | None = None
+    jwt_secret_file: Path | None = None
+    enrolment_token_file: Path | None = None
+    database_url: str = Field(
+        default="sqlite:///./hrmon-a.sqlite3",
+        validation_alias=AliasChoices("HRMON_A_DATABASE_URL", "DATABASE_URL", "database_url"),
+    )
+    server_b_url: str = "http://127.0.0.1:8002"
+    allow_insecure_test_keys: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("HRMON_ALLOW_INSECURE_TEST_KEYS", "allow_insecure_test_keys"),
+    )
+    access_token_minutes: int = Field(default=15, gt=0, le=24 * 60)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    readings_per_pack: int = Field(default=0, ge=0, le=16, description="0: as many as fit")
+    batch_max_readings: int = Field(default=32, ge=1, le=1024)
+    batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
+    max_in_flight: int = Field(default=2, ge=1, le=16)
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    retry_base_s: float = Field(default=0.1, gt=0, le=10)
+    retry_cap_s: float = Field(default=5.0, gt=0, le=300)
+    b_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    noise_pool_size: int = Field(default=32, ge=0, le=4096)
+
+    _share: KeyShare | None = PrivateAttr(default=None)
+    _ab_secret: SecretStr | None = PrivateAttr(default=None)
+    _jwt_secret: SecretStr | None = PrivateAttr(default=None)
+    _enrolment_token: SecretStr | None = PrivateAttr(default=None)
+
+    def _file(self, explicit: Path | None, name: str) -> Path:
+        if explicit is not None:
+            return explicit
+        if self.key_dir is None:
+            raise ValueError(f"set HRMON_A_KEY_DIR (or the file of {name} on its own)")
+        return self.key_dir / name
+
+    @model_validator(mode="after")
+    def _load_key_files(self) -> Settings:
+        if not self.database_url.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "database_url: only sqlite:/// and postgresql+psycopg:// are supported"
+            )
+        share = load_share(
+            self._file(self.share_file, "share_a.json"),
+            1,
+            allow_insecure_test_keys=self.allow_insecure_test_keys,
+        )
+        self._share = share
+        if self.share_file is None and self.key_dir is not None:
+            _check_system_public(self.key_dir / "system_public.json", share)
+        self._ab_secret = SecretStr(
+            load_secret(self._file(self.ab_secret_file, "ab_secret"), "A-B secret")
+        )
+        self._jwt_secret = SecretStr(
+            load_secret(self._file(self.jwt_secret_file, "jwt_secret"), "JWT secret")
+        )
+        self._enrolment_token = SecretStr(
+            load_secret(
+                self._file(self.enrolment_token_file, "enrolment_token"), "enrolment token", 16
+            )
+        )
+        return self
+
+    @property
+    def share(self) -> KeyShare:
+        """SK1, loaded and checked at start."""
+        assert self._share is not None
+        return self._share
+
+    @property
+    def ab_secret(self) -> bytes:
+        """The key A signs its calls to B with."""
+        assert self._ab_secret is not None
+        return self._ab_secret.get_secret_value().encode("utf-8")
+
+    @property
+    def jwt_secret(self) -> str:
+        """HS256 key of physicians' access tokens."""
+        assert self._jwt_secret is not None
+        return self._jwt_secret.get_secret_value()
+
+    @property
+    def enrolment_token(self) -> str:
+        """The operator's secret that allows enrolling a physician."""
+        assert self._enrolment_token is not None
+        return self._enrolment_token.get_secret_value()
+
+
+def _check_system_public(path: Path, share: KeyShare) -> None:
+    """If setup's public key file is there, it must name the share's key."""
+    if not path.exists():
+        return
+    try:
+        published = json.loads(path.read_text(encoding="utf-8"))["key_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise KeyFileError(f"{path} is malformed") from None
+    if published != key_id(share.public_key):
+        raise KeyFileError(f"{path} names another system key than share_a.json")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings from the environment, read once."""
+    return Settings()

@@ -1,0 +1,79 @@
+"""Credentials: argon2 password hashes, HS256 access tokens, hashed device tokens."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from datetime import timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from server_a.storage import now
+
+JWT_ALGORITHM = "HS256"
+_hasher = PasswordHasher()
+
+
+class InvalidToken(ValueError):
+    """An access token is missing, expired, forged or of the wrong kind."""
+
+
+def hash_password(password: str) -> str:
+    """argon2id hash with a fresh salt."""
+    return _hasher.hash(password)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def verify_password(password: str, stored_hash: str | None) -> bool:
+    """Check ``password``; with no stored hash (unknown user) hash anyway so timing is uniform."""
+    try:
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_access_token(physician_id: str, secret: str, minutes: int) -> str:
+    """A JWT naming the physician, valid for ``minutes``."""
+    issued = now()
+    claims = {
+        "sub": physician_id,
+        "typ": "access",
+        "iat": issued,
+        "exp": issued + timedelta(minutes=minutes),
+    }
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
+
+
+def physician_id_from_token(token: str, secret: str) -> str:
+    """The physician a valid access token names.
+
+    Raises:
+        InvalidToken: expired, bad signature, malformed or not an access token.
+    """
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "sub"]}
+        )
+    except jwt.PyJWTError:
+        raise InvalidToken("access token is invalid or expired") from None
+    subject = claims.get("sub")
+    if claims.get("typ") != "access" or not isinstance(subject, str):
+        raise InvalidToken("not an access token")
+    return subject
+
+
+def new_device_token() -> str:
+    """A fresh device token (shown once to the physician)."""
+    return secrets.token_urlsafe(32)
+
+
+def device_token_hash(token: str) -> str:
+    """What A stores and looks tokens up by: SHA-256 hex (the token has 256 random bits)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -1,0 +1,206 @@
+"""Server A wired to server B in memory: the whole private flow, exact bits and tally."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from protocol.ciphertext import decode_ciphertext
+from protocol.encoding import to_zn
+from protocol.paillier import PublicKey, decrypt
+from tests.service_helpers import (
+    PASSWORD,
+    bearer,
+    enrol_body,
+    enrolment_headers,
+    expected_bit,
+    physician_key,
+    range_body,
+    reading_body,
+    system_key,
+)
+
+if TYPE_CHECKING:
+    from tests.servers import Stack
+
+pytest_plugins = ["tests.servers"]
+pytestmark = pytest.mark.anyio
+LOW, HIGH, THRESHOLD = 600, 1000, 5000
+
+
+async def sign_in(stack: Stack, username: str, pk_d: PublicKey) -> str:
+    response = await stack.client.post(
+        "/v1/physicians", json=enrol_body(username, pk_d), headers=enrolment_headers(stack.key_dir)
+    )
+    assert response.status_code == 201, response.text
+    token = await stack.client.post(
+        "/v1/auth/token", data={"username": username, "password": PASSWORD}
+    )
+    assert token.status_code == 200, token.text
+    return str(token.json()["access_token"])
+
+
+async def new_patient(stack: Stack, token: str, label: str = "bed 4") -> tuple[str, str]:
+    response = await stack.client.post("/v1/patients", json={"label": label}, headers=bearer(token))
+    assert response.status_code == 201, response.text
+    return response.json()["patient_id"], response.json()["device_token"]
+
+
+async def wait_until_decided(
+    client: httpx.AsyncClient, token: str, patient_id: str, count: int, timeout: float = 60
+) -> list[dict[str, object]]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await client.get(
+            f"/v1/patients/{patient_id}/results", params={"limit": 1000}, headers=bearer(token)
+        )
+        results = response.json()
+        if len(results) >= count and all(r["status"] != "pending" for r in results):
+            return results
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"readings still pending after {timeout} s: {results}")
+        await asyncio.sleep(0.02)
+
+
+def decrypt_result(text: str) -> int:
+    pk_d, sk_d = physician_key()
+    return decrypt(sk_d, decode_ciphertext(pk_d, text))
+
+
+async def test_grid_around_every_bound_gives_exact_bits_and_tally(stack: Stack) -> None:
+    pk, _, _ = system_key()
+    pk_d, sk_d = physician_key()
+    token = await sign_in(stack, "dr.grid", pk_d)
+    patient_id, device = await new_patient(stack, token)
+    rng = range_body(pk, LOW, HIGH, THRESHOLD)
+    assert (
+        await stack.client.put(f"/v1/patients/{patient_id}/range", json=rng, headers=bearer(token))
+    ).status_code == 200
+    heart_rates = [*range(LOW - 2, LOW + 2), 800, *range(HIGH - 1, HIGH + 3)]
+    scores = [THRESHOLD - 1, THRESHOLD, THRESHOLD + 1]
+    values = list(itertools.product(heart_rates, scores))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    sent = {}
+    for i, (hr, score) in enumerate(values):
+        body = reading_body(pk, hr, score, start + timedelta(minutes=i))
+        response = await stack.client.post("/v1/readings", json=body, headers=bearer(device))
+        assert response.status_code == 202, response.text
+        assert response.json() == {"reading_id": body["reading_id"], "status": "pending"}
+        sent[body["reading_id"]] = (hr, score, i)
+    results = await wait_until_decided(stack.client, token, patient_id, len(values))
+    assert [r["taken_at"] for r in results] == sorted(
+        (r["taken_at"] for r in results), reverse=True
+    )
+    got = {r["reading_id"]: decrypt_result(r["result"]) for r in results}
+    assert got == {
+        rid: expected_bit(hr, s, LOW, HIGH, THRESHOLD) for rid, (hr, s, _) in sent.items()
+    }
+    assert set(got.values()) == {0, 1}
+
+    tally = (
+        await stack.client.get(f"/v1/patients/{patient_id}/tally", headers=bearer(token))
+    ).json()
+    assert tally["count"] == len(values)
+    assert decrypt(sk_d, decode_ciphertext(pk_d, tally["tally"])) == sum(got.values())
+    window = {
+        "since": (start + timedelta(minutes=3)).isoformat(),
+        "until": (start + timedelta(minutes=8)).isoformat(),
+    }
+    tally = (
+        await stack.client.get(
+            f"/v1/patients/{patient_id}/tally", params=window, headers=bearer(token)
+        )
+    ).json()
+    in_window = [rid for rid, (_, _, i) in sent.items() if 3 <= i <= 8]
+    assert tally["count"] == len(in_window)
+    assert decrypt(sk_d, decode_ciphertext(pk_d, tally["tally"])) == sum(got[r] for r in in_window)
+
+    listing = (await stack.client.get("/v1/patients", headers=bearer(token))).json()
+    assert [(p["patient_id"], p["has_range"]) for p in listing] == [(patient_id, True)]
+    assert listing[0]["latest"]["taken_at"] == results[0]["taken_at"]
+
+
+async def test_readings_wait_for_a_range_then_are_decided(stack: Stack) -> None:
+    pk, _, _ = system_key()
+    token = await sign_in(stack, "dr.later", physician_key()[0])
+    patient_id, device = await new_patient(stack, token)
+    body = reading_body(pk, 1200, 100)
+    assert (
+        await stack.client.post("/v1/readings", json=body, headers=bearer(device))
+    ).status_code == 202
+    await asyncio.sleep(0.2)
+    pending = (
+        await stack.client.get(f"/v1/patients/{patient_id}/results", headers=bearer(token))
+    ).json()
+    assert [r["status"] for r in pending] == ["pending"] and pending[0]["result"] is None
+    empty = (
+        await stack.client.get(f"/v1/patients/{patient_id}/tally", headers=bearer(token))
+    ).json()
+    assert empty["count"] == 0 and empty["tally"] is None
+    await stack.client.put(
+        f"/v1/patients/{patient_id}/range",
+        json=range_body(pk, LOW, HIGH, THRESHOLD),
+        headers=bearer(token),
+    )
+    (result,) = await wait_until_decided(stack.client, token, patient_id, 1)
+    assert decrypt_result(result["result"]) == 1
+
+
+async def test_malicious_value_is_isolated_and_marked_invalid(stack: Stack) -> None:
+    """A device encrypting a huge value spoils only its own reading (guard bits)."""
+    pk, _, _ = system_key()
+    token = await sign_in(stack, "dr.guard", physician_key()[0])
+    patient_id, device = await new_patient(stack, token)
+    await stack.client.put(
+        f"/v1/patients/{patient_id}/range",
+        json=range_body(pk, LOW, HIGH, THRESHOLD),
+        headers=bearer(token),
+    )
+    stack.b.down = True  # hold B so that the readings are packed together
+    honest = [(800, 10), (599, 10), (1001, 10)]
+    bodies = [reading_body(pk, hr, s) for hr, s in honest]
+    bad = reading_body(pk, to_zn(2**200, pk.n), 10)
+    for body in [bodies[0], bad, *bodies[1:]]:
+        assert (
+            await stack.client.post("/v1/readings", json=body, headers=bearer(device))
+        ).status_code == 202
+    stack.b.down = False
+    results = {
+        r["reading_id"]: r for r in await wait_until_decided(stack.client, token, patient_id, 4)
+    }
+    assert results[bad["reading_id"]]["status"] == "invalid"
+    assert results[bad["reading_id"]]["result"] is None
+    for body, (hr, s) in zip(bodies, honest, strict=True):
+        assert decrypt_result(results[body["reading_id"]]["result"]) == expected_bit(
+            hr, s, LOW, HIGH, THRESHOLD
+        )
+
+
+async def test_server_b_down_keeps_readings_pending_then_retries(stack: Stack) -> None:
+    pk, _, _ = system_key()
+    token = await sign_in(stack, "dr.retry", physician_key()[0])
+    patient_id, device = await new_patient(stack, token)
+    await stack.client.put(
+        f"/v1/patients/{patient_id}/range",
+        json=range_body(pk, LOW, HIGH, THRESHOLD),
+        headers=bearer(token),
+    )
+    stack.b.down = True
+    body = reading_body(pk, 800, 9000)
+    assert (
+        await stack.client.post("/v1/readings", json=body, headers=bearer(device))
+    ).status_code == 202
+    while not stack.services.worker.backing_off:
+        await asyncio.sleep(0.01)
+    pending = (
+        await stack.client.get(f"/v1/patients/{patient_id}/results", headers=bearer(token))
+    ).json()
+    assert pending[0]["status"] == "pending"
+    stack.b.down = False
+    (result,) = await wait_until_decided(stack.client, token, patient_id, 1)
+    assert decrypt_result(result["result"]) == 1
