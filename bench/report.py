@@ -1,0 +1,254 @@
+"""Write a run's results: Markdown tables, CSV of every timing, JSON, and PNG plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.results import KeySizeResults
+from bench.stats import Summary
+
+
+def machine() -> dict[str, Any]:
+    """Where the numbers were taken."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _ms(s: Summary | None) -> str:
+    return "n/a" if s is None else f"{s.median_ms:.3f} | {s.iqr_ms:.3f}"
+
+
+def markdown(results: Sequence[KeySizeResults], command: str) -> str:
+    """The full report as Markdown: header, then one block of tables per key size."""
+    info = machine()
+    lines = [
+        "# hrmon benchmark",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {info['platform']}, {info['cpu_count']} CPUs, Python {info['python']}, "
+        f"{info['date']}  ",
+        "Times are median | IQR over repeated runs, in ms, unless stated.",
+    ]
+    for r in results:
+        s = r.summary_json()
+        lines += [
+            "",
+            f"## {r.key_bits}-bit keys ({r.readings_per_pack} readings per pack)",
+            "",
+            "### Headline",
+            "",
+            "| measure | value |",
+            "|---|---|",
+        ]
+        for key in (
+            "per_check_ms", "per_check_packed_ms", "per_check_cold_ms",
+            "per_check_concurrent_pdec_ms", "peer_per_check_ms", "speedup_vs_peer",
+            "speedup_vs_peer_packed", "speedup_vs_peer_cold", "throughput_checks_per_s",
+            "throughput_sustained_checks_per_s", "e2e_p50_ms", "e2e_p95_ms",
+            "baseline_leakage_bits", "random_leakage_bits", "distance_entropy_bits",
+        ):  # fmt: skip
+            if key in s:
+                value = s[key]
+                lines.append(f"| {key} | {'missing' if value is None else value} |")
+        for key in ("peer_missing_reason", "e2e_missing_reason"):
+            if s.get(key):
+                lines.append(f"| {key} | {s[key]} |")
+        lines += ["", "### Full range check, per reading", "", "| configuration | median | IQR |"]
+        lines.append("|---|---|---|")
+        lines += [f"| {c.label} | {_ms(c.summary)} |" for c in r.checks]
+        if r.peer is not None:
+            peer = r.peer
+            if peer.available:
+                lines.append(f"| TNO peer {peer.version}: 3 comparisons | {_ms(peer.per_check)} |")
+                lines.append(f"| TNO peer: 1 comparison | {_ms(peer.per_comparison)} |")
+            else:
+                lines.append(f"| TNO peer | missing: {peer.reason} | |")
+        lines += [
+            "",
+            "### Primitives",
+            "",
+            "| primitive | median | IQR | use |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {p.name} | {_ms(p.summary)} | {p.note} |" for p in r.primitives]
+        lines += ["", "### Steps of one reading", "", "| party | step | median | IQR |"]
+        lines.append("|---|---|---|---|")
+        lines += [f"| {st.party} | {st.step} | {_ms(st.summary)} |" for st in r.steps]
+        lines += [
+            "",
+            "### Throughput (server side, A + B)",
+            "",
+            "| batch (readings) | processes | noise pools | readings/s | ms/reading |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {t.batch} | {t.workers} | {'pre-filled' if t.prefilled else 'refill included'} "
+            f"| {t.readings_per_s:.1f} | {t.ms_per_reading:.2f} |"
+            for t in r.throughput
+        ]
+        lines += [
+            "",
+            "### Bytes on the wire (JSON bodies)",
+            "",
+            "| direction | message | bytes/reading | note |",
+        ]
+        lines.append("|---|---|---|---|")
+        lines += [
+            f"| {w.direction} | {w.message} | {w.bytes_per_reading:.0f} | {w.note} |"
+            for w in r.wire
+        ]
+        lines += [
+            "",
+            "### Leakage of B's view about the distance to the bound",
+            "",
+            "| view | I(view; distance), bits | best-guess error, bits | H(distance), bits | trials |",  # noqa: E501
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {mode} | {e.mutual_information_bits:.3f} | {e.guess_error_bits:.3f} "
+            f"| {e.secret_entropy_bits:.3f} | {e.trials} |"
+            for mode, e in r.leakage.items()
+        ]
+        if r.e2e is not None:
+            lines += ["", "### End to end over loopback HTTP", ""]
+            if r.e2e.latency is not None:
+                lines += [
+                    "| measure | p50 | p95 | readings |",
+                    "|---|---|---|---|",
+                    f"| device submit -> physician-readable | {r.e2e.latency.median_ms:.1f} "
+                    f"| {r.e2e.latency.p95_ms:.1f} | {r.e2e.readings} |",
+                ]
+                if r.e2e.submit is not None:
+                    lines.append(
+                        f"| device POST only | {r.e2e.submit.median_ms:.1f} "
+                        f"| {r.e2e.submit.p95_ms:.1f} | {r.e2e.readings} |"
+                    )
+            else:
+                lines.append(f"Not measured: {r.e2e.reason}")
+    return "\n".join(lines) + "\n"
+
+
+def csv_rows(results: Sequence[KeySizeResults]) -> list[dict[str, Any]]:
+    """One row per timing: section, name, key size, median, IQR, p95, n."""
+    rows: list[dict[str, Any]] = []
+
+    def add(bits: int, section: str, name: str, s: Summary) -> None:
+        rows.append({"key_bits": bits, "section": section, "name": name, **s.to_json()})
+
+    for r in results:
+        for p in r.primitives:
+            add(r.key_bits, "primitive", p.name, p.summary)
+        for st in r.steps:
+            add(r.key_bits, f"step/{st.party}", st.step, st.summary)
+        for c in r.checks:
+            add(r.key_bits, "check", c.name, c.summary)
+        if r.peer and r.peer.per_check and r.peer.per_comparison:
+            add(r.key_bits, "peer", "3 comparisons", r.peer.per_check)
+            add(r.key_bits, "peer", "1 comparison", r.peer.per_comparison)
+        for t in r.throughput:
+            name = f"batch={t.batch} workers={t.workers} prefilled={t.prefilled}"
+            add(r.key_bits, "throughput_ms_per_reading", name,
+                Summary(t.ms_per_reading, 0.0, t.ms_per_reading, t.rounds))  # fmt: skip
+        if r.e2e and r.e2e.latency:
+            add(r.key_bits, "e2e", "submit -> physician-readable", r.e2e.latency)
+    return rows
+
+
+def plots(results: Sequence[KeySizeResults], out: Path) -> list[Path]:
+    """cost_vs_batch.png and latency_breakdown.png; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in results:
+        for workers in sorted({t.workers for t in r.throughput}):
+            for prefilled in (True, False):
+                points = [
+                    (t.batch, t.ms_per_reading)
+                    for t in r.throughput
+                    if t.workers == workers and t.prefilled == prefilled
+                ]
+                if points:
+                    xs, ys = zip(*points, strict=True)
+                    label = (
+                        f"{r.key_bits} bits, {workers} proc, "
+                        f"{'pools pre-filled' if prefilled else 'refill included'}"
+                    )
+                    ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size (readings per round)")
+    ax.set_ylabel("wall time per reading, ms (server side)")
+    ax.set_title("Cost per reading vs batch size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    written.append(out / "cost_vs_batch.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.6 * len(results)))
+    parties = ["device", "A", "B", "physician"]
+    colours = {"device": "#8da0cb", "A": "#66c2a5", "B": "#fc8d62", "physician": "#e78ac3"}
+    for row, r in enumerate(results):
+        left = 0.0
+        for party in parties:
+            width = sum(
+                st.summary.median_ms
+                for st in r.steps
+                if st.party == party and not (party == "device" and "fresh" in st.step)
+            )
+            ax.barh(row, width, left=left, color=colours[party],
+                    label=party if row == 0 else None)  # fmt: skip
+            left += width
+    ax.set_yticks(range(len(results)), [f"{r.key_bits} bits" for r in results])
+    ax.set_xlabel("ms per reading, one reading per pack, pools pre-filled (no network)")
+    ax.set_title("Latency breakdown of one range check by party")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    written.append(out / "latency_breakdown.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+    return written
+
+
+def write_all(results: Sequence[KeySizeResults], out: Path, command: str) -> dict[str, Any]:
+    """Write report.md, results.csv, results.json and the plots into ``out``.
+
+    Returns:
+        The JSON object also written to results.json (headline first).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(markdown(results, command), encoding="utf-8")
+    rows = csv_rows(results)
+    with (out / "results.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(
+            handle, fieldnames=["key_bits", "section", "name", "median_ms", "iqr_ms", "p95_ms", "n"]
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    plots(results, out)
+    primary = next((r for r in results if r.key_bits == 2048), results[0])
+    document: dict[str, Any] = {
+        **primary.summary_json(),
+        "machine": machine(),
+        "command": command,
+        "by_key_bits": {str(r.key_bits): r.summary_json() for r in results},
+    }
+    (out / "results.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return document

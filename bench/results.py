@@ -1,0 +1,106 @@
+"""What one benchmark run measured at one key size, and its JSON summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.leakage import LeakageEstimate
+from bench.peer import PeerResult
+from bench.primitives import PrimitiveResult
+from bench.stats import Summary
+from bench.steps import CheckResult, StepResult
+from bench.throughput import ThroughputResult
+from bench.wire import WireRow
+
+
+@dataclass(frozen=True)
+class EndToEnd:
+    """Device -> physician-readable latency over loopback HTTP, or why it was not measured.
+
+    Attributes:
+        available: whether it ran.
+        reason: why not.
+        latency: submit to the result being readable by the physician, ms.
+        submit: the device's POST alone, ms.
+        readings: how many readings were timed.
+    """
+
+    available: bool
+    reason: str = ""
+    latency: Summary | None = None
+    submit: Summary | None = None
+    readings: int = 0
+
+
+@dataclass
+class KeySizeResults:
+    """Every section's results at one key size (filled section by section)."""
+
+    key_bits: int
+    readings_per_pack: int = 0
+    primitives: list[PrimitiveResult] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    throughput: list[ThroughputResult] = field(default_factory=list)
+    wire: list[WireRow] = field(default_factory=list)
+    leakage: dict[str, LeakageEstimate] = field(default_factory=dict)
+    peer: PeerResult | None = None
+    e2e: EndToEnd | None = None
+
+    def check(self, name: str) -> Summary | None:
+        """The per-check summary named ``name`` (see steps.measure_checks), if measured."""
+        return next((c.summary for c in self.checks if c.name == name), None)
+
+    def summary_json(self) -> dict[str, Any]:
+        """The headline numbers; a missing measurement is null, never invented."""
+        peer_ms = self.peer.per_check.median_ms if self.peer and self.peer.per_check else None
+
+        def ms(name: str) -> float | None:
+            found = self.check(name)
+            return None if found is None else round(found.median_ms, 3)
+
+        def speedup(ours: float | None) -> float | None:
+            return None if peer_ms is None or not ours else round(peer_ms / ours, 2)
+
+        burst = [t.readings_per_s for t in self.throughput if t.prefilled]
+        sustained = [t.readings_per_s for t in self.throughput if not t.prefilled]
+        wire = {f"{w.direction} ({w.note})": round(w.bytes_per_reading, 1) for w in self.wire}
+        unbatched = [w for w in self.wire if "1 reading" in w.note or "readings" not in w.note]
+        summary: dict[str, Any] = {
+            "key_bits": self.key_bits,
+            "readings_per_pack": self.readings_per_pack,
+            "per_check_ms": ms("unbatched"),
+            "per_check_packed_ms": ms("packed"),
+            "per_check_cold_ms": ms("unbatched_cold"),
+            "per_check_concurrent_pdec_ms": ms("unbatched_concurrent_pdec"),
+            "peer_per_check_ms": None if peer_ms is None else round(peer_ms, 3),
+            "peer_missing_reason": self.peer.reason if self.peer and not self.peer.available
+            else None,
+            "speedup_vs_peer": speedup(ms("unbatched")),
+            "speedup_vs_peer_packed": speedup(ms("packed")),
+            "speedup_vs_peer_cold": speedup(ms("unbatched_cold")),
+            "throughput_checks_per_s": round(max(burst), 1) if burst else None,
+            "throughput_sustained_checks_per_s": round(max(sustained), 1) if sustained else None,
+            "e2e_p50_ms": None,
+            "e2e_p95_ms": None,
+            "e2e_missing_reason": None,
+            "bytes_per_reading": {
+                "total_unbatched": round(sum(w.bytes_per_reading for w in unbatched), 1),
+                **wire,
+            },
+        }  # fmt: skip
+        if self.e2e is not None:
+            if self.e2e.latency is not None:
+                summary["e2e_p50_ms"] = round(self.e2e.latency.median_ms, 2)
+                summary["e2e_p95_ms"] = round(self.e2e.latency.p95_ms, 2)
+            else:
+                summary["e2e_missing_reason"] = self.e2e.reason
+        for mode, estimate in self.leakage.items():
+            summary[f"{mode}_leakage_bits"] = round(estimate.mutual_information_bits, 3)
+            summary[f"{mode}_guess_error_bits"] = round(estimate.guess_error_bits, 3)
+        if "baseline" in self.leakage:
+            summary["distance_entropy_bits"] = round(
+                self.leakage["baseline"].secret_entropy_bits, 3
+            )
+        return summary
