@@ -1,0 +1,68 @@
+"""``hrmon bench --quick`` end to end, with small test-only keys, in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.run import main
+
+REQUIRED = (
+    "per_check_ms",
+    "peer_per_check_ms",
+    "speedup_vs_peer",
+    "throughput_checks_per_s",
+    "e2e_p50_ms",
+    "bytes_per_reading",
+    "baseline_leakage_bits",
+    "random_leakage_bits",
+)
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_report_and_prints_json_last(tmp_path: Path):
+    out = tmp_path / "bench"
+    env = {**os.environ, "HRMON_ALLOW_INSECURE_TEST_KEYS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--key-bits", "1024", "--json",
+         "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(key in summary for key in REQUIRED)
+    assert summary["key_bits"] == 1024
+    assert summary["per_check_ms"] > 0 and summary["throughput_checks_per_s"] > 0
+    assert summary["bytes_per_reading"]["total_unbatched"] > 0
+    # a missing peer or harness is reported with its reason, never with a number
+    if summary["peer_per_check_ms"] is None:
+        assert summary["peer_missing_reason"] and summary["speedup_vs_peer"] is None
+    else:
+        expected = summary["peer_per_check_ms"] / summary["per_check_ms"]
+        assert summary["speedup_vs_peer"] == pytest.approx(expected, rel=0.01)
+    if summary["e2e_p50_ms"] is None:
+        assert summary["e2e_missing_reason"]
+    assert summary["baseline_leakage_bits"] > summary["random_leakage_bits"]
+    for name in ("report.md", "results.csv", "results.json", "cost_vs_batch.png",
+                 "latency_breakdown.png"):  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+    report = (out / "report.md").read_text()
+    assert "1024-bit keys" in report and "cpu" in report.lower()
+    assert json.loads((out / "results.json").read_text())["per_check_ms"] == summary["per_check_ms"]
+
+
+def test_small_keys_are_refused_without_the_test_switch(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("HRMON_ALLOW_INSECURE_TEST_KEYS", raising=False)
+    assert main(["--quick", "--key-bits", "1024", "--out", str(tmp_path)]) == 2
+    assert "HRMON_ALLOW_INSECURE_TEST_KEYS=1" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_key_bits_must_be_integers(capsys, tmp_path):
+    assert main(["--key-bits", "2048,big", "--out", str(tmp_path)]) == 2
+    assert "2048,big" in capsys.readouterr().err
