@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from client.errors import InputError
+from client.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from client.scoring import AbnormalityScorer
@@ -54,7 +54,7 @@ def default_scorer() -> AbnormalityScorer:
     try:
         return AbnormalityScorer.from_default()
     except FileNotFoundError as exc:
-        raise InputError(f"the abnormality model is not installed: {exc}") from None
+        raise ConfigError(f"the abnormality model is not installed: {exc}") from None
 
 
 def model_threshold() -> float:

@@ -194,8 +194,9 @@ def wait_for_results(
             return rows
         if time.monotonic() > deadline:
             raise ServerUnavailable(
-                f"only {len(decided)} of {expected} readings decided after {timeout_s:.0f} s "
-                "(is server B running and reachable from A?)"
+                f"{len(decided)} of {expected} expected readings decided after "
+                f"{timeout_s:.0f} s ({len(rows)} stored; is server B running and reachable "
+                "from A?)"
             )
         time.sleep(poll_s)
 

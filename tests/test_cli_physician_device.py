@@ -1,0 +1,237 @@
+"""End to end through the ``hrmon`` CLIs against real server processes on loopback.
+
+Each refusal must be a clear message with its own exit code, never a traceback, and must
+happen before anything is encrypted or sent where the design says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from client import device_config, setup_keys
+from client.demo import SAMPLES_DIR, load_samples
+from client.errors import ConfigError, InputError, KeyMismatch, ServerUnavailable
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+PASSWORD = "correct-horse-battery-staple"
+
+
+def hrmon(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "client.cli", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Keys, both servers as real processes, an enrolled physician, one patient."""
+    from client.launcher import launch_servers
+
+    base = tmp_path_factory.mktemp("cli")
+    keys = base / "keys"
+    setup_keys.run_setup(keys, 1024, insecure=True)
+    env = {
+        **os.environ,
+        "HRMON_PASSWORD": PASSWORD,
+        "HRMON_PHYSICIAN_HOME": str(base / "physician"),
+    }
+    with launch_servers(
+        keys,
+        database_url=f"sqlite:///{base / 'a.db'}",
+        log_dir=base / "logs",
+        insecure_test_keys=True,
+    ) as servers:
+        url = servers.a_url
+        steps = [
+            ("physician", "keygen", "--bits", "1024", "--insecure-test-keys"),
+            (
+                "physician", "enrol", "--server", url, "--username", "dr.test",
+                "--system-key", str(keys / "system_public.json"),
+                "--enrolment-token-file", str(keys / "enrolment_token"),
+            ),
+            ("physician", "add-patient", "alice", "--device-config", str(base / "alice.json")),
+            ("physician", "set-range", "alice", "--low", "50", "--high", "110",
+             "--threshold", "0.5"),
+        ]  # fmt: skip
+        for step in steps:
+            proc = hrmon(*step, env=env)
+            assert proc.returncode == 0, (step, proc.stderr)
+        yield {"base": base, "keys": keys, "env": env, "url": url, "servers": servers}
+
+
+def _results(world) -> list[dict]:
+    proc = hrmon("physician", "results", "alice", "--json", env=world["env"])
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _usable_sample() -> Path:
+    return SAMPLES_DIR / load_samples()[0].file
+
+
+def test_submit_and_decrypt_through_the_clis(world):
+    before = len(_results(world))
+    env, dev = world["env"], str(world["base"] / "alice.json")
+    assert (
+        hrmon("device", "submit", str(_usable_sample()), "--config", dev, env=env).returncode == 0
+    )
+    # explicit overrides: one reading inside everything, one too fast, one CNN-abnormal
+    for hr, score in (("72", "0.1"), ("140", "0.1"), ("72", "0.9")):
+        proc = hrmon(
+            "device", "submit", str(_usable_sample()), "--config", dev,
+            "--heart-rate", hr, "--score", score, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    proc = hrmon("physician", "results", "alice", "--json", "--wait-for", str(before + 4), env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert len(rows) == before + 4 and all(r["status"] == "done" for r in rows)
+    newest_three = [r["abnormal"] for r in rows[:3]]  # newest first
+    assert sorted(newest_three) == [False, True, True]
+    tally = json.loads(hrmon("physician", "tally", "alice", "--json", env=env).stdout)
+    assert tally["count"] == len(rows)
+    assert tally["abnormal"] == sum(r["abnormal"] for r in rows)
+
+
+def test_bad_audio_is_a_clear_error_and_nothing_is_sent(world, tmp_path):
+    before = len(_results(world))
+    dev = str(world["base"] / "alice.json")
+    not_audio = tmp_path / "not-audio.wav"
+    not_audio.write_text("this is not a recording")
+    silent = tmp_path / "silent.wav"
+    with wave.open(str(silent), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(2000)
+        w.writeframes(np.zeros(2000 * 12, dtype=np.int16).tobytes())
+    for path, words in (
+        (not_audio, "not audio"),
+        (silent, "silent"),
+        (tmp_path / "nope.wav", "no such file"),
+    ):
+        proc = hrmon("device", "submit", str(path), "--config", dev, env=world["env"])
+        assert proc.returncode == InputError.exit_code, proc.stderr
+        assert "bad recording" in proc.stderr and words in proc.stderr.lower()
+    assert len(_results(world)) == before
+
+
+def test_values_outside_their_bound_are_refused_before_encryption(world, tmp_path):
+    env = {**world["env"]}
+    dev = str(world["base"] / "alice.json")
+    proc = hrmon(
+        "device", "submit", str(_usable_sample()), "--config", dev,
+        "--heart-rate", "4000", "--score", "0.2", env=env,
+    )  # fmt: skip
+    assert proc.returncode == InputError.exit_code
+    assert "refused before encryption" in proc.stderr and "heart rate" in proc.stderr
+    proc = hrmon(
+        "device", "submit", str(_usable_sample()), "--config", dev,
+        "--heart-rate", "70", "--score", "1.5", env=env,
+    )  # fmt: skip
+    assert proc.returncode == InputError.exit_code and "score" in proc.stderr
+    # The physician's range is refused before any network: even with A unreachable.
+    home = tmp_path / "physician"
+    home.mkdir()
+    (home / "profile.json").write_text(
+        json.dumps(
+            {
+                "server": f"http://127.0.0.1:{_closed_port()}",
+                "username": "x",
+                "system_key_id": "0" * 16,
+            }
+        )
+    )
+    proc = hrmon(
+        "physician", "set-range", "alice", "--low", "50", "--high", "5000", "--threshold", "0.5",
+        "--home", str(home), env=env,
+    )  # fmt: skip
+    assert proc.returncode == InputError.exit_code
+    assert "refused before encryption" in proc.stderr and "high" in proc.stderr
+
+
+def test_a_wrong_pinned_system_key_is_refused(world, tmp_path):
+    other = setup_keys.run_setup(tmp_path / "other-keys", 1024, insecure=True).system_key
+    config = device_config.load(world["base"] / "alice.json")
+    wrong = tmp_path / "wrong.json"
+    device_config.save(
+        device_config.DeviceConfig(config.server, config.patient_id, config.device_token, other),
+        wrong,
+    )
+    before = len(_results(world))
+    proc = hrmon(
+        "device", "submit", str(_usable_sample()), "--config", str(wrong),
+        "--heart-rate", "70", "--score", "0.2", env=world["env"],
+    )  # fmt: skip
+    assert proc.returncode == KeyMismatch.exit_code
+    assert "not the pinned key" in proc.stderr
+    assert len(_results(world)) == before
+    # A physician enrolling against a system key file from another setup is refused too.
+    env = {**world["env"], "HRMON_PHYSICIAN_HOME": str(tmp_path / "dr2")}
+    assert (
+        hrmon("physician", "keygen", "--bits", "1024", "--insecure-test-keys", env=env).returncode
+        == 0
+    )
+    proc = hrmon(
+        "physician", "enrol", "--server", world["url"], "--username", "dr.other",
+        "--system-key", str(tmp_path / "other-keys" / "system_public.json"),
+        "--enrolment-token-file", str(world["keys"] / "enrolment_token"), env=env,
+    )  # fmt: skip
+    assert proc.returncode == KeyMismatch.exit_code and "pinned" in proc.stderr
+
+
+def test_server_a_down_is_a_clear_message(world, tmp_path):
+    config = device_config.load(world["base"] / "alice.json")
+    down = tmp_path / "down.json"
+    device_config.save(
+        device_config.DeviceConfig(
+            f"http://127.0.0.1:{_closed_port()}", config.patient_id, config.device_token,
+            config.system_key,
+        ),
+        down,
+    )  # fmt: skip
+    proc = hrmon(
+        "device", "submit", str(_usable_sample()), "--config", str(down),
+        "--heart-rate", "70", "--score", "0.2", env=world["env"],
+    )  # fmt: skip
+    assert proc.returncode == ServerUnavailable.exit_code
+    assert "unreachable" in proc.stderr and "is it running" in proc.stderr
+
+
+def test_a_missing_device_file_or_physician_profile_says_what_to_run(world, tmp_path):
+    proc = hrmon(
+        "device", "submit", str(_usable_sample()), "--config", str(tmp_path / "none.json"),
+        env=world["env"],
+    )  # fmt: skip
+    assert proc.returncode == ConfigError.exit_code and "add-patient" in proc.stderr
+    env = {**world["env"], "HRMON_PHYSICIAN_HOME": str(tmp_path / "nobody")}
+    proc = hrmon("physician", "results", "alice", env=env)
+    assert proc.returncode == ConfigError.exit_code and "keygen" in proc.stderr
+
+
+def test_a_wrong_password_is_an_auth_error(world):
+    env = {**world["env"], "HRMON_PASSWORD": "not-the-password-at-all"}
+    proc = hrmon("physician", "results", "alice", env=env)
+    assert proc.returncode == 7 and "not authenticated" in proc.stderr
