@@ -385,7 +385,7 @@ def _preview(value: Any) -> str:
     if isinstance(value, bytes):
         value = value.hex()
     text = str(value)
-    return text if len(text) <= 24 else f"{text[:16]}… ({len(text)} chars)"
+    return text if len(text) <= 40 else f"{text[:16]}… ({len(text)} chars)"
 
 
 _HIDDEN = ("hash", "password", "secret", "token")

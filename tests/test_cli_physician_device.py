@@ -235,3 +235,33 @@ def test_a_wrong_password_is_an_auth_error(world):
     env = {**world["env"], "HRMON_PASSWORD": "not-the-password-at-all"}
     proc = hrmon("physician", "results", "alice", env=env)
     assert proc.returncode == 7 and "not authenticated" in proc.stderr
+
+
+def test_the_event_stream_delivers_a_decided_reading(world):
+    import threading
+    from datetime import UTC, datetime
+
+    from client import physician_cli
+    from client.device_cli import connect, submit
+    from client.encrypt import encode_reading
+
+    api, _ = physician_cli.login(Path(world["env"]["HRMON_PHYSICIAN_HOME"]), PASSWORD)
+    got = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with api:
+            ready.set()
+            for event in api.events(timeout_s=60):
+                got.append(event)
+                return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    ready.wait(10)
+    config = device_config.load(world["base"] / "alice.json")
+    with connect(config) as device:
+        sent = submit(device, config, encode_reading(65.0, 0.2), datetime.now(UTC))
+    listener.join(60)
+    assert [(e.reading_id, e.status) for e in got] == [(sent.reading_id, "done")]
+    assert got[0].result is not None
