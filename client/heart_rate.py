@@ -40,7 +40,11 @@ ENVELOPE_RATE: int = 100
 """Envelope rate in Hz: 10 ms resolution, refined below one sample by interpolation."""
 
 MIN_QUALITY: float = 0.12
-"""Quality index below which an estimate is marked unusable (tuned on a dev subset)."""
+"""Whole-recording quality below which the estimate is unusable (tuned on a dev subset)."""
+
+MIN_WINDOW_QUALITY: float = 0.30
+"""Single-window quality below which a window is unusable: one window has no other
+windows to agree with, so it must be more periodic to be trusted (tuned on a dev subset)."""
 
 MIN_SECONDS: float = 4.0
 """Shortest span that holds two beats at 30 bpm."""
@@ -197,24 +201,24 @@ def choose_period(acf: FloatArray, env_rate: int = ENVELOPE_RATE) -> tuple[float
     raise AssertionError("unreachable: the best candidate always qualifies")
 
 
-def _judged(bpm: float, quality: float, start_s: float, end_s: float) -> HeartRateEstimate:
-    if quality < MIN_QUALITY:
-        reason = f"low signal quality ({quality:.2f} < {MIN_QUALITY:.2f})"
+def _judged(
+    bpm: float, quality: float, start_s: float, end_s: float, min_quality: float
+) -> HeartRateEstimate:
+    if quality < min_quality:
+        reason = f"low signal quality ({quality:.2f} < {min_quality:.2f})"
         return HeartRateEstimate(None, quality, False, reason, start_s, end_s)
     return HeartRateEstimate(round(bpm, 2), quality, True, None, start_s, end_s)
 
 
 def _from_acf(
-    acf: FloatArray, start_s: float, end_s: float, *, min_quality: float | None = None
+    acf: FloatArray, start_s: float, end_s: float, *, min_quality: float
 ) -> HeartRateEstimate:
     chosen = choose_period(acf)
     if chosen is None:
         return HeartRateEstimate(None, 0.0, False, "no periodicity in 30-200 bpm", start_s, end_s)
     lag, quality = chosen
     bpm = 60.0 * ENVELOPE_RATE / lag
-    if min_quality is not None and quality >= min_quality:
-        return HeartRateEstimate(bpm, quality, True, None, start_s, end_s)
-    return _judged(bpm, quality, start_s, end_s)
+    return _judged(bpm, quality, start_s, end_s, min_quality)
 
 
 def _acf_of(signal: npt.NDArray[np.floating], rate: int) -> FloatArray:
@@ -245,7 +249,9 @@ def estimate_window(
     seconds = len(signal) / rate
     if seconds < MIN_SECONDS:
         return _too_short(seconds, start_s, start_s + seconds)
-    return _from_acf(_acf_of(signal, rate), start_s, start_s + seconds)
+    return _from_acf(
+        _acf_of(signal, rate), start_s, start_s + seconds, min_quality=MIN_WINDOW_QUALITY
+    )
 
 
 def _spans(n: int, rate: int, window_s: float, hop_s: float) -> list[tuple[int, int]]:
@@ -325,4 +331,4 @@ def estimate_heart_rate(
         for w in (_from_acf(a, 0.0, 0.0, min_quality=0.0) for a in acfs)
     ]
     quality = overall.quality * (0.5 + 0.5 * float(np.mean(agree)))
-    return _judged(overall.bpm, quality, 0.0, seconds)
+    return _judged(overall.bpm, quality, 0.0, seconds, MIN_QUALITY)
