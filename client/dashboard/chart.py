@@ -98,8 +98,8 @@ def abnormal_chart(readings: Sequence[Reading]) -> Markup:
     for tick in sorted({0, y_max // 2, y_max}):
         y = TOP + plot_h - plot_h * tick / y_max
         parts.append(
-            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>'
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.2f}" y2="{y:.2f}"/>'
+            f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.2f}" text-anchor="end">{tick}</text>'
         )
     for i, (start, abnormal, normal) in enumerate(bins):
         x = LEFT + i * slot_w + (slot_w - bar_w) / 2
@@ -113,15 +113,15 @@ def abnormal_chart(readings: Sequence[Reading]) -> Markup:
                 h = plot_h * count / y_max
                 base -= h
                 parts.append(
-                    f'<rect class="{css}" x="{x:.1f}" y="{base:.1f}" '
-                    f'width="{bar_w:.1f}" height="{h:.1f}"/>'
+                    f'<rect class="{css}" x="{x:.2f}" y="{base:.2f}" '
+                    f'width="{bar_w:.2f}" height="{h:.2f}"/>'
                 )
         parts.append("</g>")
     step = max(1, math.ceil(len(bins) / 6))
     for i in range(0, len(bins), step):
         x = LEFT + (i + 0.5) * slot_w
         parts.append(
-            f'<text class="axis" x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
+            f'<text class="axis" x="{x:.2f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
             f"{escape(_bin_label(bins[i][0], size))}</text>"
         )
     parts.append(
