@@ -113,7 +113,7 @@ def test_validate_signal_in_memory() -> None:
     x = _tone_pcg(2000).astype(np.float64)
     out = validate_signal(x, 2000, source="window 3")
     assert out.dtype == np.float32 and out.shape == x.shape
-    with pytest.raises(AudioError, match="window 3: .*inf"):
+    with pytest.raises(AudioError, match=r"window 3: .*inf"):
         validate_signal(np.where(np.arange(x.size) == 5, np.inf, x), 2000, source="window 3")
     with pytest.raises(AudioError, match="too short"):
         validate_signal(x[:2000], 2000, min_seconds=3.0)
