@@ -19,6 +19,7 @@ from client.dashboard.views import Reading, format_time
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 40, 12, 16, 44
 MAX_BINS = 24
+MAX_BAR_W = 40.0
 BIN_SIZES = (
     timedelta(minutes=1),
     timedelta(minutes=5),
@@ -84,7 +85,7 @@ def abnormal_chart(readings: Sequence[Reading]) -> Markup:
     y_max = max(1, tallest)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot_w = plot_w / len(bins)
-    bar_w = max(2.0, slot_w * 0.7)
+    bar_w = min(MAX_BAR_W, max(2.0, slot_w * 0.7))
     summary = (
         f"{total_abnormal} abnormal of {sum(b[1] + b[2] for b in bins)} decided readings, "
         f"from {format_time(bins[0][0])}, in bins of {_duration(size)}"
