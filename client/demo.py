@@ -71,6 +71,7 @@ class ReadingRecord:
     physionet_label: str
     device: dict[str, Any]
     sent: bool
+    hr_ecg_bpm: float | None = None
     reading_id: str | None = None
     status: str | None = None
     abnormal: bool | None = None
@@ -112,7 +113,7 @@ def load_samples(directory: Path = SAMPLES_DIR) -> list[Sample]:
     samples = [
         Sample(
             file=str(e["file"]),
-            record=str(e.get("record", e.get("source", e["file"]))),
+            record=str(e.get("source_record", e.get("record", e["file"]))),
             label=_label(e.get("label")),
             hr_ecg_bpm=None if e.get("hr_ecg_bpm") is None else float(e["hr_ecg_bpm"]),
         )
@@ -234,7 +235,12 @@ class Demo:
             for i, sample in enumerate(plan.samples):
                 result = analysis.analyse_file(SAMPLES_DIR / sample.file)
                 record = ReadingRecord(
-                    sample.file, sample.record, sample.label, asdict(result), result.usable
+                    sample.file,
+                    sample.record,
+                    sample.label,
+                    asdict(result),
+                    result.usable,
+                    sample.hr_ecg_bpm,
                 )
                 if result.usable and result.bpm is not None and result.score is not None:
                     reading = encode_reading(result.bpm, result.score)
@@ -279,22 +285,25 @@ class Demo:
         for column in ("patient", "range (physician's own)", "recording", "reading id", "result"):
             table.add_column(column)
         for patient in self.patients:
-            for record in patient.readings:
+            for i, record in enumerate(patient.readings):
                 if not record.sent:
                     verdict = "[dim]not sent (unusable)[/]"
                 elif record.abnormal is None:
                     verdict = f"[yellow]{record.status}[/]"
                 else:
                     verdict = "[red]ABNORMAL[/]" if record.abnormal else "[green]normal[/]"
+                first = i == 0
                 table.add_row(
-                    patient.label,
-                    f"{patient.low:g}-{patient.high:g} bpm, tau {patient.threshold:.3f}",
+                    patient.label if first else "",
+                    f"{patient.low:g}-{patient.high:g} bpm, tau {patient.threshold:.3f}"
+                    if first
+                    else "",
                     record.file,
                     (record.reading_id or "-")[:8],
                     verdict,
                 )
             table.add_row(
-                f"[bold]{patient.label}[/]",
+                "",
                 "",
                 "",
                 "[bold]tally[/]",
@@ -309,7 +318,15 @@ class Demo:
 
     def device_view(self) -> Panel:
         table = Table(expand=True)
-        for column in ("device of", "recording", "PhysioNet label", "heart rate", "score", "sent"):
+        for column in (
+            "device of",
+            "recording",
+            "PhysioNet label",
+            "heart rate",
+            "ECG (truth)",
+            "score",
+            "sent",
+        ):
             table.add_column(column)
         for patient in self.patients:
             for record in patient.readings:
@@ -317,7 +334,10 @@ class Demo:
                 bpm = "-" if device["bpm"] is None else f"{device['bpm']:.1f} bpm"
                 score = "-" if device["score"] is None else f"{device['score']:.4f}"
                 sent = "yes" if record.sent else f"no: {device['reason']}"
-                table.add_row(patient.label, record.file, record.physionet_label, bpm, score, sent)
+                ecg = "-" if record.hr_ecg_bpm is None else f"{record.hr_ecg_bpm:.1f} bpm"
+                table.add_row(
+                    patient.label, record.file, record.physionet_label, bpm, ecg, score, sent
+                )
         return Panel(
             table,
             title="each device: its own heart rate and CNN score (never the range or result)",
@@ -391,7 +411,7 @@ def _preview(value: Any) -> str:
 _HIDDEN = ("hash", "password", "secret", "token")
 
 
-def server_a_storage(database: Path, rows_per_table: int = 4) -> Table:
+def server_a_storage(database: Path, rows_per_table: int = 2) -> Table:
     """Every table in A's database (reflected, whatever its schema), a few rows each."""
     from sqlalchemy import MetaData, create_engine, func, select
 
@@ -440,7 +460,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Entry point of ``hrmon demo``: 0 only when the whole flow completed and checked out."""
     args = _parser().parse_args(argv)
-    console = Console(highlight=False)
+    # Wide enough for the tables when piped (rich assumes 80 columns without a terminal).
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     bits = TEST_KEY_BITS if args.insecure_test_keys else DEFAULT_KEY_BITS
     if args.dir is not None:
         if args.dir.exists() and any(args.dir.iterdir()):
