@@ -1,0 +1,177 @@
+"""The zero-leakage mode (#8) run in one process, party by party: for the bench and tests.
+
+:func:`run_zero_leakage_checks_in_memory` runs both rounds for a list of readings exactly
+as the services would (packs of whole readings, one B round trip per round for the whole
+batch) and returns the physician's ciphertexts together with what B saw, so the bench can
+time it and estimate B's leakage; :func:`record_zero_leakage_view` plugs the mode into
+``bench.modes``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from protocol import comparison as cmp
+from protocol import dgk
+from protocol import zero_leakage as zl
+from protocol.keys import KeyShare
+from protocol.paillier import PublicKey, fresh_noise
+
+BENCH_DGK_BITS = {1024: (1024, 160)}
+"""DGK (n bits, t) per system key size: tests at 1024 bits use a small DGK key too."""
+
+
+@dataclass
+class BView:
+    """Everything B saw, per check: the opened masked value z and its share u."""
+
+    masked: list[int] = field(default_factory=list)
+    shares: list[int] = field(default_factory=list)
+
+
+@dataclass
+class PartyTimes:
+    """Seconds spent by each party's steps in one run (A: a1-a4, B: b1-b4)."""
+
+    a_seconds: float = 0.0
+    b_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ZeroLeakageRun:
+    """Outcome of :func:`run_zero_leakage_checks_in_memory`.
+
+    Attributes:
+        answers: Enc_pkD(bit) per reading, in input order (None: caught by the guard bits).
+        view: B's view, per check of the readings that were answered.
+        times: CPU-bound seconds per party (the wire is not included).
+    """
+
+    answers: list[int | None]
+    view: BView
+    times: PartyTimes
+
+
+@functools.cache
+def dgk_key_for(system_bits: int) -> dgk.DgkSecretKey:
+    """A DGK key to go with a system key of ``system_bits`` bits, made once per process.
+
+    2048-bit system keys get the deployment default (2048-bit n, t = 224; about 20-60 s).
+    """
+    n_bits, t = BENCH_DGK_BITS.get(system_bits, (dgk.DGK_MODULUS_BITS, dgk.DGK_SUBGROUP_BITS))
+    return dgk.generate_dgk_keypair(n_bits, t)
+
+
+def _answer_group(
+    pk: PublicKey,
+    share_a: KeyShare,
+    share_b: KeyShare,
+    dgk_sk: dgk.DgkSecretKey,
+    pk_physicians: Sequence[PublicKey],
+    differences: Sequence[Sequence[int]],
+    noise: Callable[[PublicKey], int],
+    params: zl.ZeroLeakageParams,
+    view: BView,
+    times: PartyTimes,
+) -> list[int | None]:
+    """Both rounds for readings that fit ``ceil(len / per_pack)`` packs, one batch."""
+    per_pack = zl.readings_per_pack(pk, params)
+    dgk_pk = dgk_sk.public
+    started = time.perf_counter()
+    # round 1, A: masks, packs and PDec_1
+    packs: list[tuple[int, int, int, zl.Masks]] = []
+    for start in range(0, len(differences), per_pack):
+        group = [d for reading in differences[start : start + per_pack] for d in reading]
+        masks = zl.draw_masks(len(group), params)
+        pack = zl.a2_mask_and_pack(pk, group, masks, noise(pk), params)
+        packs.append((pack, share_a.partial_decrypt(pack), len(group), masks))
+    a_done = time.perf_counter()
+    times.a_seconds += a_done - started
+    # round 1, B: open every pack (a rejected pack answers nothing), encrypt bits
+    opened: list[list[int] | None] = []
+    for pack, pdec1, slots, _ in packs:
+        try:
+            opened.append(zl.b1_open_pack(share_b, pk, pack, pdec1, slots, params))
+        except zl.SlotOutOfBand:
+            opened.append(None)
+    masked = [z for zs in opened if zs is not None for z in zs]
+    bits = zl.b2_encrypt_bits(dgk_pk, masked, params) if masked else []
+    b_done = time.perf_counter()
+    times.b_seconds += b_done - a_done
+    # round 2, A: Veugen's terms and answer tables for the packs B accepted
+    kept = [
+        (masks, start)
+        for (_, _, _, masks), zs, start in zip(
+            packs, opened, range(0, len(differences), per_pack), strict=True
+        )
+        if zs is not None
+    ]
+    if not kept:
+        return [None] * len(differences)
+    all_masks = zl.Masks(
+        tuple(r for m, _ in kept for r in m.masks), tuple(f for m, _ in kept for f in m.flips)
+    )
+    answered = [
+        i for _, start in kept for i in range(start, min(start + per_pack, len(differences)))
+    ]
+    terms = zl.a3_bitwise_terms(dgk_pk, bits, all_masks, params)
+    keys_d = [pk_physicians[i] for i in answered]
+    tables = zl.a4_answer_tables(keys_d, all_masks, noise, params)
+    a2_done = time.perf_counter()
+    times.a_seconds += a2_done - b_done
+    # round 2, B: zero tests and table picks
+    shares = zl.b3_zero_test(dgk_sk, terms, params)
+    answers = zl.b4_pick_answers(list(zip(keys_d, tables, strict=True)), shares, noise)
+    times.b_seconds += time.perf_counter() - a2_done
+    view.masked.extend(masked)
+    view.shares.extend(shares)
+    out: list[int | None] = [None] * len(differences)
+    for i, answer in zip(answered, answers, strict=True):
+        out[i] = answer
+    return out
+
+
+def run_zero_leakage_checks_in_memory(
+    system: tuple[PublicKey, KeyShare, KeyShare],
+    dgk_sk: dgk.DgkSecretKey,
+    pk_physician: PublicKey,
+    readings: Sequence[cmp.EncryptedReading],
+    bounds: cmp.EncryptedBounds,
+    noise: Callable[[PublicKey], int] = fresh_noise,
+    params: zl.ZeroLeakageParams = zl.DEFAULT_ZL_PARAMS,
+) -> ZeroLeakageRun:
+    """Range checks of ``readings`` against one patient's ``bounds`` in the zero-leakage mode.
+
+    All readings form one batch: round 1 and round 2 are each one call to B for all packs.
+    A pack rejected by the guard bits is re-run reading by reading, as A does, and the
+    reading that still fails gets ``None``.
+
+    Args:
+        system: the system public key and the shares of A and B.
+        dgk_sk: B's DGK key (A uses only ``dgk_sk.public``).
+        pk_physician: the physician's key, under which the answers are made.
+        readings: E(hr), E(score) per reading under the system key.
+        bounds: the patient's E(lo), E(hi), E(tau).
+        noise: r^N under a given key (a pool's ``take``); fresh by default.
+        params: sizes of the masked comparison.
+
+    Returns:
+        Answers (Enc_pkD(bit) or None) in input order, B's view, and per-party seconds.
+    """
+    pk, share_a, share_b = system
+    view, times = BView(), PartyTimes()
+    started = time.perf_counter()
+    differences = [cmp.a1_differences(pk, reading, bounds) for reading in readings]
+    times.a_seconds += time.perf_counter() - started
+    keys_d = [pk_physician] * len(readings)
+    args = (pk, share_a, share_b, dgk_sk)
+    answers = _answer_group(*args, keys_d, differences, noise, params, view, times)
+    for i, answer in enumerate(answers):
+        if answer is None:  # isolate: alone in its pack, it spoils nobody else's bit
+            answers[i] = _answer_group(
+                *args, keys_d[i : i + 1], differences[i : i + 1], noise, params, view, times
+            )[0]
+    return ZeroLeakageRun(answers, view, times)
