@@ -187,7 +187,7 @@ def test_server_a_down_is_a_clear_message(
 ) -> None:
     sign_in(page, dashboard)
     wait_live(page)
-    world.servers.stop("a")
+    world.servers.a.stop()
     try:
         expect(page.locator("#live-status")).to_have_attribute(
             "data-state", "down", timeout=UI_TIMEOUT_MS
@@ -207,7 +207,7 @@ def test_server_a_down_is_a_clear_message(
         finally:
             other.close()
     finally:
-        world.servers.start("a")
+        world.servers.a.start()
     page.reload()
     expect(page.get_by_role("heading", name="Patients")).to_be_visible()
     wait_live(page)
