@@ -56,3 +56,30 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(str(exc))
         pytest.skip(str(exc))
+
+
+def _fresh_postgres_database(server_url: str) -> str:
+    """A new, empty database on the session's PostgreSQL server; its URL."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    name = f"t_{secrets.token_hex(6)}"
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    finally:
+        engine.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Server A's database, once per engine: a fresh SQLite file, then a fresh PostgreSQL
+    database on the session's real server (fails under CI if PostgreSQL cannot start)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    return _fresh_postgres_database(request.getfixturevalue("postgres_url"))
