@@ -331,4 +331,6 @@ def estimate_heart_rate(
         for w in (_from_acf(a, 0.0, 0.0, min_quality=0.0) for a in acfs)
     ]
     quality = overall.quality * (0.5 + 0.5 * float(np.mean(agree)))
-    return _judged(overall.bpm, quality, 0.0, seconds, MIN_QUALITY)
+    # One window has nothing to agree with: hold it to the single-window standard.
+    threshold = MIN_QUALITY if len(acfs) > 1 else MIN_WINDOW_QUALITY
+    return _judged(overall.bpm, quality, 0.0, seconds, threshold)
