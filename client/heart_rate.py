@@ -3,22 +3,25 @@
 Method (numpy/scipy only; it runs on the wearable):
 
 1. Band-pass 25-400 Hz (4th-order Butterworth, causal so windows can stream).
-2. Envelope: RMS over 10 ms blocks (100 Hz), log-compressed (homomorphic-style, so a
-   loud S1 does not drown a soft S2 or a soft beat), clipped at a robust ceiling to blunt
-   friction spikes, then standardised.
+2. Envelope: RMS over 10 ms blocks (100 Hz), capped at 8x its 90th percentile to blunt
+   friction spikes, standardised. Linear, not log: the S1*S2 cross term at the S1-S2
+   lag then stays below the S1^2 + S2^2 of the true period (a log envelope equalises
+   S1 and S2 and made the doubling error more frequent on the dev subset).
 3. Autocorrelation of the envelope (the Schmidt/Springer baseline), normalised per lag
    (unbiased) so that long lags are not penalised for having fewer overlapping samples.
-4. Harmonic-aware period choice over 30-200 bpm: each ACF peak is scored by the mean
-   ACF at its multiples (a comb) so that the S1-S2 interval (half a period, the classic
-   doubling error) scores low because its multiples fall between beats, while twice the
-   period (halving) scores no better than the period itself and the shorter lag wins.
-   The lag is refined by parabolic interpolation (sub-sample at 100 Hz).
-5. Signal-quality index: the comb score of the chosen period (0..1, the recording's
-   degree of periodicity at that rate). Below :data:`MIN_QUALITY` the window is marked
-   unusable with a reason instead of guessed.
-
-A whole recording averages the ACFs of its usable windows (Welch-style), which is
-robust to a noisy stretch, and picks the period once on the average.
+4. Harmonic-aware period choice over 30-200 bpm, among the ACF's local maxima:
+   a lag whose ACF is clearly below the ACF at its 2x or 3x multiple is a sub-period
+   (the S1-S2 interval, or a third of a period when diastole is twice systole: the
+   classic doubling/tripling errors) and only used if nothing else is left; the rest
+   are scored by the mean ACF at their first four multiples (a comb), and the shortest
+   lag within 90 % of the best score wins (twice the period scores as well as the
+   period: the halving error). Parabolic interpolation refines the lag below 10 ms.
+5. Signal-quality index in [0, 1]: the comb score of the chosen period. One window is
+   unusable below :data:`MIN_WINDOW_QUALITY`. A whole recording averages the ACFs of
+   10 s windows (5 s hop, Welch-style) and picks the period once on the average; its
+   quality is the comb score discounted by the share of windows that disagree with the
+   overall rate (by more than 5 %), unusable below :data:`MIN_QUALITY`. Unusable
+   estimates carry a reason and no bpm: they are marked, not guessed.
 """
 
 from __future__ import annotations
