@@ -482,6 +482,9 @@ def main(argv: list[str]) -> int:
         print(f"error: demo did not complete: {err}", file=sys.stderr)
         _print_logs(workdir)
         code = err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        code = 130
     except Exception as err:  # a launcher or server failure: say what, not a traceback
         print(f"error: demo did not complete: {type(err).__name__}: {err}", file=sys.stderr)
         _print_logs(workdir)
