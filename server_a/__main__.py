@@ -34,6 +34,7 @@ def main(argv: list[str]) -> int:
 
     from server_a.app import create_app
     from server_a.core.config import Settings
+    from server_b.logging_config import log_config
 
     overrides: dict[str, Any] = {}
     if args.key_dir:
@@ -53,6 +54,7 @@ def main(argv: list[str]) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=log_config(args.log_level),
         workers=1,  # the event broadcast and the comparison worker live in this process
         timeout_graceful_shutdown=5,
     )

@@ -9,14 +9,18 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from server_a.api.main import api_router
 from server_a.comparison_worker import ComparisonWorker, WorkerConfig
 from server_a.core.config import Settings, get_settings
 from server_a.events import Broadcaster
+from server_a.metrics import a_metrics
+from server_a.ratelimit import DeviceRateLimit, RateLimitSettings, TokenBuckets
 from server_a.services import Services
 from server_a.storage import Storage
 from server_b.body_limit import BodySizeLimit
+from server_b.metrics import install_metrics
 from server_b.noise import NoisePoolCache
 
 log = logging.getLogger("hrmon.server_a")
@@ -37,6 +41,8 @@ def create_app(
     settings = settings or get_settings()
     storage = Storage(settings.database_url)
     broadcaster = Broadcaster()
+    registry = CollectorRegistry()
+    b_transport = a_metrics(registry, storage, b_transport)
     worker = ComparisonWorker(
         WorkerConfig(
             server_b_url=settings.server_b_url,
@@ -78,6 +84,14 @@ def create_app(
         "keeps Enc_pkD(bit) per reading. Sees no plaintext value.",
     )
     app.state.services = services
+    limits = RateLimitSettings()
+    app.add_middleware(
+        DeviceRateLimit,
+        buckets=TokenBuckets(
+            limits.device_rate_per_s, limits.device_burst, limits.max_tracked_devices
+        ),
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(api_router)
+    install_metrics(app, "hrmon_a", registry)
     return app

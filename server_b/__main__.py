@@ -31,6 +31,7 @@ def main(argv: list[str]) -> int:
 
     from server_b.app import create_app
     from server_b.core.config import Settings
+    from server_b.logging_config import log_config
 
     try:
         settings = Settings(key_dir=args.key_dir) if args.key_dir else Settings()
@@ -43,6 +44,7 @@ def main(argv: list[str]) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=log_config(args.log_level),
         workers=1,
         timeout_graceful_shutdown=5,
     )

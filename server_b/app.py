@@ -16,6 +16,7 @@ from server_b.body_limit import BodySizeLimit
 from server_b.compare import FieldError, answer_packs, decode_request
 from server_b.core.config import Settings, get_settings
 from server_b.keyfiles import minimum_key_bits
+from server_b.metrics import install_metrics
 from server_b.noise import NoisePoolCache
 from server_b.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_metrics(app, "hrmon_b")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -39,6 +39,8 @@ FAST_WORKER_ENV = {
     "HRMON_A_B_TIMEOUT_S": "10",
     "HRMON_A_NOISE_POOL_SIZE": "0",
     "HRMON_B_NOISE_POOL_SIZE": "0",
+    "HRMON_A_DEVICE_RATE_PER_S": "1000",  # tests/test_faults_bad_input.py tests the limit
+    "HRMON_A_DEVICE_BURST": "1000",
 }
 
 
@@ -150,6 +152,9 @@ async def submit_until_acknowledged(
             )
             if response.status_code in (200, 202):
                 return response.status_code
+            if response.status_code == 429:
+                await asyncio.sleep(float(response.headers["retry-after"]))
+                continue
             assert response.status_code >= 500, response.text  # a 4xx would be a real bug
         except httpx.TransportError:
             pass  # A is down or died mid-request: the device keeps the reading and retries
