@@ -32,7 +32,7 @@ from model.data import (
     load_features,
     split_by_subject,
 )
-from model.evaluate import best_threshold, binary_metrics
+from model.evaluate import best_threshold, binary_metrics, merge_metrics
 from model.features import DEFAULT_PARAMS, FeatureParams
 
 
@@ -76,6 +76,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--save-metrics",
+        metavar="KEY",
+        default=None,
+        help="also store the run's summary under KEY in model/metrics.json",
+    )
     return p.parse_args(argv)
 
 
@@ -324,5 +330,9 @@ def main(argv: list[str]) -> int:
                 f"{part:10s} {key:8s} n={m['n']:4d} sens {m['sensitivity']:.3f} "
                 f"spec {m['specificity']:.3f} macc {m['macc']:.3f} auc {m['auc']:.3f}"
             )
+    if args.save_metrics:
+        summary = {k: v for k, v in report.items() if k != "history"}
+        summary["argv"] = ["hrmon", "train", *argv]
+        merge_metrics(Path(__file__).parent / "metrics.json", args.save_metrics, summary)
     print(f"threshold (max validation MAcc): {threshold:.4f}; wrote {args.out}")
     return 0
