@@ -144,6 +144,7 @@ class World:
     server_url: str
     pair: PhysicianKeyPair
     devices: dict[str, DeviceConfig] = field(default_factory=dict)
+    device_files: dict[str, Path] = field(default_factory=dict)
 
     def patient_id(self, label: str) -> str:
         return self.devices[label].patient_id
@@ -196,8 +197,9 @@ def physician_world(
         physician_cli.enrol(home, servers.a_url, USERNAME, PASSWORD, pinned, token)
         world = World(base, keys, servers, home, servers.a_url, pair)
         for index, (label, bounds) in enumerate(patients.items()):
+            world.device_files[label] = base / f"device-{index}.json"
             world.devices[label] = physician_cli.add_patient(
-                home, PASSWORD, label, base / f"device-{index}.json"
+                home, PASSWORD, label, world.device_files[label]
             )
             if bounds is not None:
                 physician_cli.set_range(

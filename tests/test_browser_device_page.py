@@ -1,0 +1,208 @@
+"""The patient device page in a real Chromium: a shipped recording is analysed on the device
+(heart rate shown to the patient), only ciphertexts are sent, a long recording is streamed
+window by window, and bad audio or server A being down are clear messages."""
+
+from __future__ import annotations
+
+import json
+import re
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from client import analysis
+from client.demo import SAMPLES_DIR, load_samples
+from client.encrypt import encode_range, encode_reading, expected_result
+from tests.browser_support import (
+    PHONE,
+    UI_TIMEOUT_MS,
+    World,
+    browser_context_args,
+    browser_type_launch_args,
+    fits_viewport,
+    physician_world,
+    running_hrmon_page,
+    screenshot,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+__all__ = ["browser_context_args", "browser_type_launch_args"]
+
+LABEL = "Device Patient"
+RANGE = (50.0, 110.0, 0.5)
+STREAM_WINDOW_S = 5
+ANALYSIS_TIMEOUT_MS = UI_TIMEOUT_MS * 4
+CIPHERTEXT_SHOWN = re.compile(r"^[A-Za-z0-9+/=_-]{32}… \(\d+ characters\)$")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with physician_world(tmp_path_factory.mktemp("device"), {LABEL: RANGE}) as world:
+        yield world
+
+
+@pytest.fixture(scope="module")
+def device_page(world: World) -> Iterator[str]:
+    words = ["device", "page", "--config", str(world.device_files[LABEL])]
+    with running_hrmon_page(words, world.base / "device-page.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[Path, analysis.Analysis]:
+    """The first shipped recording the device can use, with what the device finds in it."""
+    for entry in load_samples():
+        path = SAMPLES_DIR / entry.file
+        result = analysis.analyse_file(path)
+        if result.usable:
+            return path, result
+    pytest.fail("no shipped recording is usable")
+
+
+def upload(page: Page, url: str, path: Path) -> None:
+    page.goto(url + "/")
+    page.get_by_label("Recording (.wav)", exact=True).set_input_files(str(path))
+    page.get_by_role("button", name="Analyse and send").click()
+
+
+def test_upload_shows_heart_rate_and_sends_ciphertexts_only(
+    page: Page, device_page: str, world: World, sample: tuple[Path, analysis.Analysis]
+) -> None:
+    path, expected = sample
+    assert expected.bpm is not None and expected.score is not None
+    before = len(world.results(LABEL))
+
+    upload(page, device_page, path)
+    expect(page.locator("#heart-rate")).to_contain_text(
+        f"{expected.bpm:.1f}", timeout=ANALYSIS_TIMEOUT_MS
+    )
+    expect(page.locator("#score")).to_have_text(f"{expected.score:.3f}")
+    expect(page.locator("#sent-summary")).to_contain_text("ciphertexts only")
+    screenshot(page, "device-upload-sent")
+
+    shown = page.locator("#sent-body").inner_text()
+    body = json.loads(shown)
+    assert set(body) == {"reading_id", "key_id", "taken_at", "heart_rate", "score"}
+    assert body["key_id"] == world.devices[LABEL].system_key.key_id
+    assert CIPHERTEXT_SHOWN.match(body["heart_rate"]) and CIPHERTEXT_SHOWN.match(body["score"])
+    for clear in (f"{expected.bpm:.1f}", str(round(expected.bpm * 10)), f"{expected.score:.3f}"):
+        assert clear not in shown
+
+    # Server A stored exactly that reading, and it decides as the clear-text check says.
+    rows = world.wait_decided(LABEL, before + 1)
+    row = next(r for r in rows if r.reading_id == body["reading_id"])
+    assert row.status == "done" and row.result is not None
+    reading = encode_reading(expected.bpm, expected.score)
+    assert world.pair.decrypt_bit(row.result) == expected_result(reading, encode_range(*RANGE))
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 2000) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((samples * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_bad_audio_is_a_clear_message_and_nothing_is_sent(
+    page: Page, device_page: str, world: World, tmp_path: Path
+) -> None:
+    before = len(world.results(LABEL))
+    not_audio = tmp_path / "not-audio.wav"
+    not_audio.write_text("this is not a recording")
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(2000 * 12))
+    noise = np.random.default_rng(7).standard_normal(2000) * 0.1
+    short = write_wav(tmp_path / "short.wav", noise)  # one second
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    for path, words in (
+        (not_audio, ("not-audio.wav", "not audio", "Nothing was sent")),
+        (silent, ("silent.wav", "silent", "Nothing was sent")),
+        (short, ("short.wav", "too short", "Nothing was sent")),
+        (
+            notes,
+            (
+                "notes.txt",
+                "not a .wav",
+            ),
+        ),
+    ):
+        upload(page, device_page, path)
+        message = page.get_by_role("alert")
+        for word in words:
+            expect(message).to_contain_text(word)
+        expect(message).not_to_contain_text("/tmp/")  # names the patient's file, not a copy
+        screenshot(page, f"device-bad-audio-{path.stem}")
+    assert len(world.results(LABEL)) == before
+
+
+def test_server_a_down_is_a_clear_message(
+    page: Page, device_page: str, world: World, sample: tuple[Path, analysis.Analysis]
+) -> None:
+    world.servers.a.stop()
+    try:
+        upload(page, device_page, sample[0])
+        expect(page.get_by_role("alert")).to_contain_text(
+            "Server A cannot be reached", timeout=ANALYSIS_TIMEOUT_MS
+        )
+        # Analysis happened on the device all the same.
+        expect(page.locator("#heart-rate")).to_contain_text("bpm")
+        expect(page.locator("#sent-body")).to_have_count(0)
+        screenshot(page, "device-server-a-down")
+    finally:
+        world.servers.a.start()
+
+
+def test_stream_sends_one_reading_per_usable_window(
+    page: Page, device_page: str, world: World, sample: tuple[Path, analysis.Analysis]
+) -> None:
+    path = sample[0]
+    signal, rate = analysis.load(path)
+    windows = analysis.windows(signal, rate, STREAM_WINDOW_S, STREAM_WINDOW_S)
+    usable = sum(
+        analysis.analyse_signal(window, rate, "window", start).usable for start, window in windows
+    )
+    assert len(windows) >= 2 and usable >= 1
+    before = len(world.results(LABEL))
+
+    page.goto(device_page + "/")
+    page.get_by_label("Long recording (.wav)").set_input_files(str(path))
+    page.get_by_label("Window length (seconds)").fill(str(STREAM_WINDOW_S))
+    page.get_by_role("button", name="Stream").click()
+    expect(page.locator("#stream")).to_have_attribute(
+        "data-finished", "yes", timeout=ANALYSIS_TIMEOUT_MS
+    )
+    expect(page.locator("#stream-summary")).to_have_text(
+        f"Finished: {usable} of {len(windows)} windows sent"
+    )
+    progress = page.locator("#stream-progress")
+    expect(progress).to_have_attribute("max", str(len(windows)))
+    expect(progress).to_have_attribute("value", str(len(windows)))
+    expect(page.locator("#windows tbody tr")).to_have_count(len(windows))
+    expect(page.locator("#windows tbody tr", has_text="sent: ciphertexts only")).to_have_count(
+        usable
+    )
+    screenshot(page, "device-stream")
+    assert len(world.wait_decided(LABEL, before + usable)) == before + usable
+
+
+def test_phone_viewport(
+    browser: Browser, device_page: str, sample: tuple[Path, analysis.Analysis]
+) -> None:
+    context = browser.new_context(viewport=PHONE)
+    try:
+        page = context.new_page()
+        page.goto(device_page + "/")
+        assert fits_viewport(page)
+        screenshot(page, "device-phone-index")
+        upload(page, device_page, sample[0])
+        expect(page.locator("#sent-body")).to_be_visible(timeout=ANALYSIS_TIMEOUT_MS)
+        assert fits_viewport(page)
+        screenshot(page, "device-phone-sent")
+    finally:
+        context.close()
