@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -82,7 +82,7 @@ class LiveRelay:
         self._retry_s = retry_s
         self._transport = transport
 
-    async def browser_events(self, token: str, labels: LabelLookup) -> AsyncIterator[str]:
+    async def browser_events(self, token: str, labels: LabelLookup) -> AsyncGenerator[str, None]:
         """The browser's event stream; ends when the server-A token is refused."""
         queue: asyncio.Queue[str | None] = asyncio.Queue()
         pump = asyncio.create_task(self._pump(token, labels, queue))

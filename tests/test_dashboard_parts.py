@@ -1,0 +1,163 @@
+"""The dashboard's and device page's pure parts, without a browser: chart bins, range form
+checks, sessions, the loopback guard, and the live relay against a mock server A."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from client.dashboard.chart import abnormal_chart, bin_counts, choose_bin
+from client.dashboard.live import LiveRelay
+from client.dashboard.routes import parse_range_form
+from client.dashboard.sessions import SessionStore
+from client.dashboard.views import Reading, ResultDecryptor
+from client.dashboard.web import check_loopback
+from client.device_page import parse_window, shorten, shown_body
+from client.errors import ConfigError, InputError
+from client.physician_keys import PhysicianKeyPair
+from protocol.ciphertext import encode_ciphertext
+from protocol.paillier import encrypt
+from tests.conftest import physician_key
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_chart_bins_count_abnormal_and_normal_per_bin() -> None:
+    readings = [
+        Reading(T0, "abnormal"),
+        Reading(T0 + timedelta(minutes=30), "normal"),
+        Reading(T0 + timedelta(hours=20, minutes=10), "abnormal"),
+        Reading(T0 + timedelta(hours=22), "pending"),  # not decided: not charted
+    ]
+    size, bins = bin_counts(readings)
+    assert size == timedelta(hours=1)
+    assert len(bins) == 21 and bins[0][0] == T0
+    assert [(a, n) for _, a, n in bins] == [(1, 1)] + [(0, 0)] * 19 + [(1, 0)]
+    svg = str(abnormal_chart(readings))
+    assert svg.count('class="bar-abnormal"') == 2 and svg.count('class="bar-normal"') == 1
+    assert "2 abnormal of 3 decided readings" in svg
+
+
+def test_chart_bin_size_grows_with_the_span() -> None:
+    assert choose_bin(T0, T0 + timedelta(minutes=10)) == timedelta(minutes=1)
+    assert choose_bin(T0, T0 + timedelta(days=3)) == timedelta(hours=6)
+    assert choose_bin(T0, T0 + timedelta(days=60)) == timedelta(days=7)
+    assert "No decided readings" in str(abnormal_chart([Reading(T0, "pending")]))
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "threshold", "field", "words"),
+    [
+        ("abc", "100", "0.5", "low", "must be a number"),
+        ("10", "100", "0.5", "low", "between 20 and 300"),
+        ("60", "400", "0.5", "high", "between 20 and 300"),
+        ("90", "80", "0.5", "high", "above the lowest"),
+        ("60", "100", "0", "threshold", "above 0"),
+        ("60", "100", "nan", "threshold", "must be a number"),
+    ],
+)
+def test_range_form_names_the_wrong_field(
+    low: str, high: str, threshold: str, field: str, words: str
+) -> None:
+    errors, _ = parse_range_form(low, high, threshold)
+    assert list(errors) == [field] and words in errors[field]
+
+
+def test_range_form_accepts_a_comma_decimal() -> None:
+    assert parse_range_form("50,5", "110", "0.5") == ({}, [50.5, 110.0, 0.5])
+
+
+def test_sign_in_replaces_the_session_and_idle_sessions_expire() -> None:
+    store = SessionStore(idle_timeout_s=0.05)
+    anonymous = store.new()
+    signed = store.sign_in(anonymous, "dr", "token")
+    assert store.get(anonymous.session_id) is None  # a planted id is worthless
+    assert signed.session_id != anonymous.session_id
+    assert signed.csrf_token != anonymous.csrf_token
+    assert store.get(signed.session_id) is signed and "token" not in repr(signed)
+    time.sleep(0.1)
+    assert store.get(signed.session_id) is None
+
+
+def test_only_loopback_addresses_are_served() -> None:
+    for host in ("127.0.0.1", "::1", "localhost"):
+        check_loopback(host)
+    for host in ("0.0.0.0", "192.168.1.10", "example.org"):
+        with pytest.raises(ConfigError, match="not a loopback"):
+            check_loopback(host)
+
+
+def test_device_page_shows_ciphertexts_shortened() -> None:
+    body = {"reading_id": "r", "key_id": "k", "taken_at": "t", "heart_rate": "A" * 344,
+            "score": "B" * 344}  # fmt: skip
+    shown = shown_body(body)
+    assert shown["heart_rate"] == "A" * 32 + "… (344 characters)"
+    assert shown["reading_id"] == "r" and shorten("short") == "short"
+    assert parse_window("7.5") == 7.5
+    for bad in ("x", "1", "120"):
+        with pytest.raises(InputError, match="Window length"):
+            parse_window(bad)
+
+
+def _result(pair: PhysicianKeyPair, bit: int) -> dict[str, object]:
+    public_key = pair.public_key
+    return {
+        "reading_id": "r1",
+        "patient_id": "p1",
+        "taken_at": "2026-03-01T12:00:00+00:00",
+        "received_at": "2026-03-01T12:00:01+00:00",
+        "status": "done",
+        "result": encode_ciphertext(public_key, encrypt(public_key, bit)),
+    }
+
+
+async def _first(relay: LiveRelay, event: str, limit: int = 10) -> list[str]:
+    seen = []
+    stream = relay.browser_events("token", lambda: {"p1": "Ada"})
+    try:
+        async for message in stream:
+            seen.append(message)
+            if message.startswith(f"event: {event}") or len(seen) >= limit:
+                return seen
+    finally:
+        await stream.aclose()
+    return seen
+
+
+def test_live_relay_decrypts_and_forwards_only_the_verdict() -> None:
+    pair = PhysicianKeyPair(*physician_key())
+    result = _result(pair, 1)
+    body = f": connected\n\nevent: result\nid: r1\ndata: {json.dumps(result)}\n\n"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == "Bearer token"
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    relay = LiveRelay(
+        "http://a.test", ResultDecryptor(pair), retry_s=0.01,
+        transport=httpx.MockTransport(answer),
+    )  # fmt: skip
+    seen = asyncio.run(_first(relay, "result"))
+    assert seen[-1].startswith("event: result")
+    data = json.loads(seen[-1].split("data: ", 1)[1])
+    assert data == {
+        "patient_id": "p1",
+        "label": "Ada",
+        "verdict": "abnormal",
+        "taken_at": data["taken_at"],
+    }
+    assert str(result["result"])[:40] not in "".join(seen)
+
+
+def test_live_relay_reports_an_expired_token_and_ends() -> None:
+    relay = LiveRelay(
+        "http://a.test", ResultDecryptor(PhysicianKeyPair(*physician_key())), retry_s=0.01,
+        transport=httpx.MockTransport(lambda request: httpx.Response(401)),
+    )  # fmt: skip
+    seen = asyncio.run(_first(relay, "status: never"))
+    assert '"state":"expired"' in seen[-1]
