@@ -101,4 +101,11 @@ def serve(app: FastAPI, host: str, port: int, what: str) -> None:
     check_loopback(host)
     shown = f"[{host}]" if ":" in host else host
     print(f"{what} on http://{shown}:{port}/ (this machine only; Ctrl-C stops it)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=3,  # open live-update streams must not hold up Ctrl-C
+    )
