@@ -146,6 +146,11 @@ class ComparisonWorker:
             loop.call_soon_threadsafe(self._wake.set)
 
     @property
+    def in_flight(self) -> int:
+        """How many readings are being compared right now."""
+        return len(self._in_flight)
+
+    @property
     def backing_off(self) -> bool:
         """True while the worker waits before retrying server B."""
         return self._failures > 0

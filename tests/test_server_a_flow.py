@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -12,7 +14,7 @@ import pytest
 
 from protocol.ciphertext import decode_ciphertext
 from protocol.encoding import to_zn
-from protocol.paillier import PublicKey, decrypt
+from protocol.paillier import PrivateKey, PublicKey, decrypt, generate_keypair
 from tests.service_helpers import (
     PASSWORD,
     bearer,
@@ -31,6 +33,11 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.servers"]
 pytestmark = pytest.mark.anyio
 LOW, HIGH, THRESHOLD = 600, 1000, 5000
+
+
+@functools.cache
+def other_physician_key() -> tuple[PublicKey, PrivateKey]:
+    return generate_keypair(1024)
 
 
 async def sign_in(stack: Stack, username: str, pk_d: PublicKey) -> str:
@@ -204,3 +211,45 @@ async def test_server_b_down_keeps_readings_pending_then_retries(stack: Stack) -
     stack.b.down = False
     (result,) = await wait_until_decided(stack.client, token, patient_id, 1)
     assert decrypt_result(result["result"]) == 1
+
+
+async def test_readings_of_two_physicians_share_one_request_to_b(stack: Stack) -> None:
+    """Packs from two patients of two physicians travel to B in one CompareRequest."""
+    pk, _, _ = system_key()
+    keys = {"dr.one": physician_key(), "dr.two": other_physician_key()}
+    patients = {}
+    for username, (pk_d, _) in keys.items():
+        token = await sign_in(stack, username, pk_d)
+        patient_id, device = await new_patient(stack, token)
+        await stack.client.put(
+            f"/v1/patients/{patient_id}/range",
+            json=range_body(pk, LOW, HIGH, THRESHOLD),
+            headers=bearer(token),
+        )
+        patients[username] = (token, patient_id, device)
+    stack.b.down = True
+    sent = {}
+    for username, (_, _, device) in patients.items():
+        for hr in (LOW - 1, 800, HIGH + 1):
+            body = reading_body(pk, hr, 10)
+            assert (
+                await stack.client.post("/v1/readings", json=body, headers=bearer(device))
+            ).status_code == 202
+            sent[body["reading_id"]] = (username, hr)
+    worker = stack.services.worker
+    while not (worker.backing_off and worker.in_flight == 0):  # the retry takes all six
+        await asyncio.sleep(0.01)
+    stack.b.bodies.clear()
+    stack.b.down = False
+    for username, (token, patient_id, _) in patients.items():
+        pk_d, sk_d = keys[username]
+        for result in await wait_until_decided(stack.client, token, patient_id, 3):
+            owner, hr = sent[result["reading_id"]]
+            assert owner == username
+            assert decrypt(sk_d, decode_ciphertext(pk_d, result["result"])) == expected_bit(
+                hr, 10, LOW, HIGH, THRESHOLD
+            )
+    mixed = [
+        json.loads(body) for body in stack.b.bodies if len(json.loads(body)["physician_keys"]) == 2
+    ]
+    assert mixed, "no request carried packs for both physicians"
