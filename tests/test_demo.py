@@ -73,13 +73,12 @@ def test_the_demo_shows_both_outcomes_and_an_abnormal_heart_rate(demo_run):
     assert True in bits and False in bits
     narrow = [p for p in report["patients"] if p["high"] - p["low"] <= 15]
     assert narrow, "a patient with a narrow range"
+    # Outside the range means abnormal, whatever the CNN said (the physician cannot tell why).
     by_rate = [
         r
         for p in narrow
         for r in p["readings"]
-        if r["sent"]
-        and not p["low"] <= round(r["device"]["bpm"], 1) <= p["high"]
-        and r["device"]["score"] < p["threshold"]
+        if r["sent"] and not p["low"] <= round(r["device"]["bpm"], 1) <= p["high"]
     ]
     assert by_rate and all(r["abnormal"] for r in by_rate)
 
