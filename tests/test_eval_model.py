@@ -1,0 +1,115 @@
+"""``hrmon eval model`` on a tiny PhysioNet-layout folder of real recordings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.evaluate import auc_score, best_threshold, binary_metrics, main
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PHYSIONET = REPO_ROOT.parent / "shared" / "data" / "physionet2016"
+PICK = [
+    ("training-a", "a0001", 1),
+    ("training-a", "a0007", -1),
+    ("training-b", "b0008", 1),
+    ("training-e", "e00002", -1),
+]
+
+
+def _write_wav(path: Path, samples: np.ndarray, rate: int = 2000) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((samples * 32767).astype("<i2").tobytes())
+
+
+@pytest.fixture
+def physionet_dir(tmp_path: Path) -> Path:
+    if not all((PHYSIONET / s / f"{n}.flac").is_file() for s, n, _ in PICK):
+        pytest.skip("../shared/data/physionet2016 not present")
+    lines = []
+    for s, n, label in PICK:
+        shutil.copy(PHYSIONET / s / f"{n}.flac", tmp_path / f"{n}.flac")
+        lines.append(f"{n},{label}")
+    (tmp_path / "REFERENCE.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+@pytest.mark.data
+def test_eval_prints_metrics_and_json(
+    physionet_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(physionet_dir), "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert any("sens" in line and "MAcc" in line and "TP" in line for line in out)
+    result = json.loads(out[-1])
+    assert result["n"] == 4
+    assert result["n_abnormal"] == 2 and result["n_normal"] == 2
+    for key in ("sensitivity", "specificity", "macc", "auc"):
+        assert 0.0 <= result[key] <= 1.0
+    assert result["tp"] + result["fn"] + result["tn"] + result["fp"] == 4
+
+
+@pytest.mark.data
+def test_eval_refuses_bad_audio_and_uses_split(
+    physionet_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_wav(physionet_dir / "bad1.wav", np.zeros(20000))
+    with (physionet_dir / "REFERENCE.csv").open("a") as fh:
+        fh.write("bad1,1\n")
+    split = tmp_path / "split.json"
+    split.write_text(
+        json.dumps(
+            {"a0001": "test", "a0007": "train", "b0008": "test", "e00002": "test", "bad1": "test"}
+        )
+    )
+    assert main([str(physionet_dir), "--json", "--split", str(split), "--part", "test"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["n"] == 3
+    assert result["refused"] == 1
+    assert "bad1" in out and "silent" in out
+
+
+@pytest.mark.data
+def test_eval_folder_of_sets_reports_per_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not all((PHYSIONET / s / f"{n}.flac").is_file() for s, n, _ in PICK):
+        pytest.skip("../shared/data/physionet2016 not present")
+    for s, n, label in PICK:
+        (tmp_path / s).mkdir(exist_ok=True)
+        shutil.copy(PHYSIONET / s / f"{n}.flac", tmp_path / s / f"{n}.flac")
+        with (tmp_path / s / "REFERENCE.csv").open("a") as fh:
+            fh.write(f"{n},{label}\n")
+    assert main([str(tmp_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["per_set"]) == {"training-a", "training-b", "training-e"}
+    assert result["per_set"]["training-a"]["n"] == 2
+
+
+def test_eval_missing_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path)]) == 2
+    assert "REFERENCE.csv" in capsys.readouterr().err
+
+
+def test_metrics_by_hand() -> None:
+    labels = [1, 1, 1, 0, 0]
+    scores = [0.9, 0.6, 0.2, 0.7, 0.1]
+    m = binary_metrics(labels, scores, 0.5)
+    assert (m["tp"], m["fn"], m["tn"], m["fp"]) == (2, 1, 1, 1)
+    assert m["sensitivity"] == pytest.approx(2 / 3)
+    assert m["specificity"] == pytest.approx(1 / 2)
+    assert m["macc"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert auc_score(labels, scores) == pytest.approx(4 / 6)
+    assert auc_score([1, 0], [0.5, 0.5]) == pytest.approx(0.5)
+    thr, macc = best_threshold(labels, scores)
+    assert binary_metrics(labels, scores, thr)["macc"] == pytest.approx(macc)
+    assert macc >= m["macc"]
