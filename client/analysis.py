@@ -77,14 +77,28 @@ def load(path: str | os.PathLike[str]) -> tuple[Signal, int]:
         raise InputError(f"bad recording: {exc}") from None
 
 
-def analyse_signal(signal: Signal, rate: int, source: str, start_s: float = 0.0) -> Analysis:
-    """Heart rate and score of one in-memory signal; never raises for a bad signal."""
+def analyse_signal(
+    signal: Signal, rate: int, source: str, start_s: float = 0.0, *, window: bool = False
+) -> Analysis:
+    """Heart rate and score of one in-memory signal; never raises for a bad signal.
+
+    Args:
+        signal: mono samples at ``rate``.
+        rate: sample rate, Hz.
+        source: name for messages.
+        start_s: offset of this signal in its recording.
+        window: judge it as one streaming window (stricter quality bar, since it has no
+            neighbouring windows to agree with) rather than as a whole recording.
+    """
     from client.audio import AudioError
-    from client.heart_rate import estimate_heart_rate
+    from client.heart_rate import estimate_heart_rate, estimate_window
 
     duration = len(signal) / rate
     try:
-        estimate = estimate_heart_rate(signal, rate)
+        if window:
+            estimate = estimate_window(signal, rate, start_s=start_s)
+        else:
+            estimate = estimate_heart_rate(signal, rate)
     except (AudioError, ValueError) as exc:
         return Analysis(source, start_s, duration, None, False, str(exc), None)
     try:
@@ -135,6 +149,6 @@ def analyse_windows(
     signal, rate = load(path)
     source = os.fspath(path)
     return [
-        analyse_signal(window, rate, f"{source}@{start:.0f}s", start)
-        for start, window in windows(signal, rate, window_s, hop_s or window_s)
+        analyse_signal(part, rate, f"{source}@{start:.0f}s", start, window=True)
+        for start, part in windows(signal, rate, window_s, hop_s or window_s)
     ]

@@ -265,3 +265,20 @@ def test_the_event_stream_delivers_a_decided_reading(world):
     listener.join(60)
     assert [(e.reading_id, e.status) for e in got] == [(sent.reading_id, "done")]
     assert got[0].result is not None
+
+
+def test_stream_sends_one_reading_per_usable_window_and_reports_the_rest(world):
+    before = len(_results(world))
+    dev = str(world["base"] / "alice.json")
+    proc = hrmon(
+        "device", "stream", str(_usable_sample()), "--window", "5", "--config", dev, "--json",
+        env=world["env"],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["analysis"]["start_s"] for r in records] == [0.0, 5.0, 10.0]
+    sent = [r for r in records if r["submitted"]]
+    assert all(r["analysis"]["usable"] for r in sent)
+    assert all(not r["analysis"]["usable"] for r in records if not r["submitted"])
+    assert sent, "a clean sample has at least one usable 5 s window"
+    assert len(_results(world)) == before + len(sent)
