@@ -111,6 +111,7 @@ async def in_memory_stack(
 
 
 @pytest.fixture
-async def stack(key_dir: Path, tmp_path: Path) -> AsyncIterator[Stack]:
-    async with in_memory_stack(key_dir, f"sqlite:///{tmp_path / 'a.sqlite3'}") as s:
+async def stack(key_dir: Path, database_url: str) -> AsyncIterator[Stack]:
+    """Runs once on SQLite and once on PostgreSQL (``database_url`` in tests/conftest.py)."""
+    async with in_memory_stack(key_dir, database_url) as s:
         yield s
