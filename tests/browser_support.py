@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,9 +184,24 @@ def launch(keys: Path, base: Path) -> Any:
 
 @contextmanager
 def physician_world(
+    name: str, patients: dict[str, tuple[float, float, float] | None]
+) -> Iterator[World]:
+    """Servers up, a physician enrolled, each patient added with the range given (or none).
+
+    The servers' files live in a folder of their own rather than pytest's numbered
+    temporary folders, which a concurrent pytest run may prune while the servers run.
+    """
+    with (
+        tempfile.TemporaryDirectory(prefix=f"hrmon-browser-{name}-") as folder,
+        _physician_world(Path(folder), patients) as world,
+    ):
+        yield world
+
+
+@contextmanager
+def _physician_world(
     base: Path, patients: dict[str, tuple[float, float, float] | None]
 ) -> Iterator[World]:
-    """Servers up, a physician enrolled, each patient added with the range given (or none)."""
     keys = write_key_dir(base / "keys", system=system_key())
     with launch(keys, base) as servers:
         home = base / "physician"

@@ -39,8 +39,8 @@ PATIENTS = {
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with physician_world(tmp_path_factory.mktemp("dashboard"), PATIENTS) as world:
+def world() -> Iterator[World]:
+    with physician_world("dashboard", PATIENTS) as world:
         world.submit("Ada Lovelace", 72.0, 0.10)
         world.submit("Alan Turing", 150.0, 0.10)
         world.submit("Grace Hopper", 72.0, 0.10)

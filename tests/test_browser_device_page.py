@@ -40,8 +40,8 @@ CIPHERTEXT_SHOWN = re.compile(r"^[A-Za-z0-9+/=_-]{32}… \(\d+ characters\)$")
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with physician_world(tmp_path_factory.mktemp("device"), {LABEL: RANGE}) as world:
+def world() -> Iterator[World]:
+    with physician_world("device", {LABEL: RANGE}) as world:
         yield world
 
 

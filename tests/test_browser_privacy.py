@@ -118,10 +118,8 @@ def find_leaks(texts: list[tuple[str, str]], patterns: dict[str, re.Pattern[str]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with physician_world(
-        tmp_path_factory.mktemp("privacy"), {LABEL: (50.0, 110.0, 0.5), "Other": None}
-    ) as world:
+def world() -> Iterator[World]:
+    with physician_world("privacy", {LABEL: (50.0, 110.0, 0.5), "Other": None}) as world:
         world.submit(LABEL, *NORMAL_READING)
         world.wait_decided(LABEL, 1)
         yield world

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -116,7 +117,14 @@ def _result(pair: PhysicianKeyPair, bit: int) -> dict[str, object]:
     }
 
 
-async def _first(relay: LiveRelay, event: str, limit: int = 10) -> list[str]:
+def _first(relay: LiveRelay, event: str) -> list[str]:
+    """The relay's events up to the first ``event``, on a fresh loop in its own thread
+    (Playwright's sync API may own this thread's loop when browser tests ran first)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _collect(relay, event)).result(timeout=60)
+
+
+async def _collect(relay: LiveRelay, event: str, limit: int = 10) -> list[str]:
     seen = []
     stream = relay.browser_events("token", lambda: {"p1": "Ada"})
     try:
@@ -142,7 +150,7 @@ def test_live_relay_decrypts_and_forwards_only_the_verdict() -> None:
         "http://a.test", ResultDecryptor(pair), retry_s=0.01,
         transport=httpx.MockTransport(answer),
     )  # fmt: skip
-    seen = asyncio.run(_first(relay, "result"))
+    seen = _first(relay, "result")
     assert seen[-1].startswith("event: result")
     data = json.loads(seen[-1].split("data: ", 1)[1])
     assert data == {
@@ -159,5 +167,5 @@ def test_live_relay_reports_an_expired_token_and_ends() -> None:
         "http://a.test", ResultDecryptor(PhysicianKeyPair(*physician_key())), retry_s=0.01,
         transport=httpx.MockTransport(lambda request: httpx.Response(401)),
     )  # fmt: skip
-    seen = asyncio.run(_first(relay, "status: never"))
+    seen = _first(relay, "status: never")
     assert '"state":"expired"' in seen[-1]
