@@ -55,6 +55,8 @@ def create_app(
             retry_base_s=settings.retry_base_s,
             retry_cap_s=settings.retry_cap_s,
             b_timeout_s=settings.b_timeout_s,
+            crypto_processes=settings.crypto_processes,
+            noise_pool_size=settings.noise_pool_size,
         ),
         settings.share,
         storage,

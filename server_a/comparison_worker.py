@@ -12,29 +12,37 @@ the one that fails alone is marked ``invalid``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
+import multiprocessing
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 from pydantic import ValidationError
 
 from protocol import comparison as cmp
-from protocol.ciphertext import CiphertextError, decode_ciphertext, encode_ciphertext
+from protocol.ciphertext import CiphertextError, decode_ciphertext
 from protocol.keys import KeyShare
 from protocol.messages import (
     MAX_PACKS_PER_REQUEST,
     CompareRequest,
     CompareResponse,
-    Pack,
-    PhysicianPublicKey,
-    ReadingTable,
 )
-from protocol.paillier import PublicKey, key_id
+from protocol.paillier import PublicKey
+from server_a.batch_preparer import (
+    BatchPreparer,
+    PreparedBatch,
+    init_process,
+    prepare_in_process,
+    warm_up,
+)
 from server_a.events import Broadcaster
-from server_a.results import physician_public_key, result_out
+from server_a.results import result_out
 from server_a.storage import Storage, WorkItem
+
+__all__ = ["BUnavailable", "ComparisonWorker", "PreparedBatch", "WorkerConfig"]
 from server_b.noise import NoisePoolCache
 from server_b.signing import signature_headers
 
@@ -59,15 +67,8 @@ class WorkerConfig:
     retry_base_s: float = 0.1
     retry_cap_s: float = 5.0
     b_timeout_s: float = 30.0
-
-
-@dataclass
-class PreparedBatch:
-    """A request for B and, per pack, the readings in slot order."""
-
-    request: CompareRequest | None
-    packs: list[list[WorkItem]]
-    invalid: list[str] = field(default_factory=list)
+    crypto_processes: int = 1
+    noise_pool_size: int = 32
 
 
 class ComparisonWorker:
@@ -92,7 +93,8 @@ class ComparisonWorker:
         fits = cmp.readings_per_pack(self.system_key)
         self.readings_per_pack = min(config.readings_per_pack or fits, fits)
         self.batch_max = min(config.batch_max_readings, MAX_PACKS_PER_REQUEST)
-        self._physician_keys: dict[str, PublicKey] = {}
+        self.preparer = BatchPreparer(share, noise, self.readings_per_pack)
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
         self._in_flight: set[str] = set()
         self._isolate: set[str] = set()
         self._failures = 0
@@ -116,8 +118,21 @@ class ComparisonWorker:
             timeout=self.config.b_timeout_s,
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=60),
         )
-        self.noise.start()
-        self.noise.pool(self.system_key)
+        if self._uses_crypto_process():
+            self._processes = concurrent.futures.ProcessPoolExecutor(
+                self.config.crypto_processes,
+                mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded parent
+                initializer=init_process,
+                initargs=(
+                    self.share.to_json(),
+                    self.config.noise_pool_size,
+                    self.readings_per_pack,
+                ),
+            )
+            await asyncio.get_running_loop().run_in_executor(self._processes, warm_up)
+        else:
+            self.noise.start()
+            self.noise.pool(self.system_key)
         self._task = asyncio.create_task(self._run(), name="comparison-worker")
         self._wake.set()
 
@@ -129,6 +144,8 @@ class ComparisonWorker:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.aclose()
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
         self.noise.stop()
 
     def wake(self) -> None:
@@ -197,14 +214,12 @@ class ComparisonWorker:
 
     async def _process(self, items: list[WorkItem]) -> None:
         try:
-            batch = await asyncio.to_thread(self._prepare, items)
+            batch = await self._prepare_off_loop(items)
             done: dict[str, str] = {}
             invalid = list(batch.invalid)
             isolate: set[str] = set()
-            if batch.request is not None:
-                response = await self._exchange(batch.request)
-                done, more_invalid, isolate = self._interpret(batch, response)
-                invalid.extend(more_invalid)
+            done, more_invalid, isolate = await self._compare(batch)
+            invalid.extend(more_invalid)
             rows = await asyncio.to_thread(self.storage.record_decisions, done, invalid)
             self._isolate.difference_update(done)
             self._isolate.difference_update(invalid)
@@ -246,68 +261,34 @@ class ComparisonWorker:
     # --- steps ------------------------------------------------------------------------
 
     def _physician_key(self, n_hex: str) -> PublicKey:
-        pk_d = self._physician_keys.get(n_hex)
-        if pk_d is None:
-            pk_d = physician_public_key(n_hex)
-            self._physician_keys[n_hex] = pk_d
-        return pk_d
+        return self.preparer.physician_key(n_hex)
 
     def _prepare(self, items: list[WorkItem]) -> PreparedBatch:
-        """Steps a1-a4, a3 and PDec_1 for a batch (CPU-bound: runs in a worker thread)."""
-        pk = self.system_key
-        prepared: dict[str, cmp.PreparedReading] = {}
-        usable: list[WorkItem] = []
-        invalid: list[str] = []
-        for item in items:
-            try:
-                reading = cmp.EncryptedReading(
-                    decode_ciphertext(pk, item.heart_rate, "heart_rate"),
-                    decode_ciphertext(pk, item.score, "score"),
-                )
-                bounds = cmp.EncryptedBounds(
-                    decode_ciphertext(pk, item.low, "low"),
-                    decode_ciphertext(pk, item.high, "high"),
-                    decode_ciphertext(pk, item.threshold, "threshold"),
-                )
-            except CiphertextError:  # validated on arrival; only a damaged row gets here
-                invalid.append(item.reading_id)
-                continue
-            pk_d = self._physician_key(item.physician_n)
-            prepared[item.reading_id] = cmp.prepare_reading(
-                pk, pk_d, reading, bounds, self.noise.pool(pk_d)
-            )
-            usable.append(item)
-        groups = [[i] for i in usable if i.reading_id in self._isolate]
-        regular = [i for i in usable if i.reading_id not in self._isolate]
-        step = self.readings_per_pack
-        groups.extend(regular[s : s + step] for s in range(0, len(regular), step))
-        if not groups:
-            return PreparedBatch(None, [], invalid)
-        packs = []
-        physician_keys: dict[str, PhysicianPublicKey] = {}
-        for group in groups:
-            slots = [slot for i in group for slot in prepared[i.reading_id].slots]
-            packed = cmp.a3_pack(pk, slots, self.noise.take(pk))
-            tables = []
-            for item in group:
-                pk_d = self._physician_key(item.physician_n)
-                pk_d_id = key_id(pk_d)
-                physician_keys.setdefault(
-                    pk_d_id, PhysicianPublicKey(key_id=pk_d_id, n=item.physician_n)
-                )
-                table = [encode_ciphertext(pk_d, c) for c in prepared[item.reading_id].answer_table]
-                tables.append(ReadingTable(physician_key_id=pk_d_id, table=table))
-            packs.append(
-                Pack(
-                    ciphertext=encode_ciphertext(pk, packed),
-                    pdec1=encode_ciphertext(pk, self.share.partial_decrypt(packed)),
-                    readings=tables,
-                )
-            )
-        request = CompareRequest(
-            system_key_id=key_id(pk), physician_keys=list(physician_keys.values()), packs=packs
-        )
-        return PreparedBatch(request, groups, invalid)
+        """Steps a1-a4, a3 and PDec_1 for a batch in this process (a worker thread)."""
+        return self.preparer.prepare(items, self._isolated(items))
+
+    def _isolated(self, items: list[WorkItem]) -> frozenset[str]:
+        return frozenset(i.reading_id for i in items if i.reading_id in self._isolate)
+
+    def _uses_crypto_process(self) -> bool:
+        # A subclass with its own _prepare (zero-leakage mode) runs it in a thread.
+        return self.config.crypto_processes > 0 and type(self)._prepare is ComparisonWorker._prepare
+
+    async def _prepare_off_loop(self, items: list[WorkItem]) -> PreparedBatch:
+        if self._processes is None:
+            return await asyncio.to_thread(self._prepare, items)
+        loop = asyncio.get_running_loop()
+        isolate = self._isolated(items)
+        return await loop.run_in_executor(self._processes, prepare_in_process, items, isolate)
+
+    async def _compare(self, batch: PreparedBatch) -> tuple[dict[str, str], list[str], set[str]]:
+        """Run a prepared batch past B: (done results, invalid ids, ids to isolate).
+
+        ``server_a.zero_leakage_worker`` overrides this with its two rounds.
+        """
+        if batch.request is None:
+            return {}, [], set()
+        return self._interpret(batch, await self._exchange(batch.request))
 
     async def _exchange(self, request: CompareRequest) -> CompareResponse:
         assert self._http is not None

@@ -82,6 +82,7 @@ def a_settings(key_dir: Path, database_url: str, **overrides: object) -> ASettin
         "allow_insecure_test_keys": True,
         "server_b_url": "http://b",
         "noise_pool_size": 0,
+        "crypto_processes": 0,
         "batch_wait_ms": 0,
         "poll_interval_s": 0.05,
         "retry_base_s": 0.02,

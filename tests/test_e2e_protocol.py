@@ -54,6 +54,13 @@ class EventCollector:
         self._thread.start()
 
     def _run(self, base_url: str, token: str) -> None:
+        try:
+            self._read(base_url, token)
+        except httpx.TransportError:
+            if not self._stop.is_set():  # the servers stopping at the end is expected
+                raise
+
+    def _read(self, base_url: str, token: str) -> None:
         timeout = httpx.Timeout(5, read=60)
         with (
             httpx.Client(base_url=base_url, timeout=timeout) as http,

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     retry_cap_s: float = Field(default=5.0, gt=0, le=300)
     b_timeout_s: float = Field(default=30.0, gt=0, le=600)
     noise_pool_size: int = Field(default=32, ge=0, le=4096)
+    crypto_processes: int = Field(default=1, ge=0, le=8, description="0: a thread instead")
 
     _share: KeyShare | None = PrivateAttr(default=None)
     _ab_secret: SecretStr | None = PrivateAttr(default=None)

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     max_clock_skew_s: int = Field(default=60, gt=0, le=600)
-    noise_pool_size: int = Field(default=32, ge=0, le=4096)
+    noise_pool_size: int = Field(default=64, ge=0, le=4096)
     noise_pool_keys: int = Field(default=64, ge=1, le=10_000)
 
     _share: KeyShare | None = PrivateAttr(default=None)
