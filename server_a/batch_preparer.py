@@ -7,6 +7,9 @@ Every reading costs the same work whatever its values.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -112,11 +115,19 @@ _process_preparer: BatchPreparer | None = None
 def init_process(share_json: dict[str, object], noise_pool_size: int, per_pack: int) -> None:
     """Initializer of the crypto process: its own share copy, pools and filler thread."""
     global _process_preparer
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     noise = NoisePoolCache(noise_pool_size)
     noise.start()
     share = KeyShare.from_json(share_json)
     noise.pool(share.public_key)
     _process_preparer = BatchPreparer(share, noise, per_pack)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A killed server A (SIGKILL: no shutdown hook) must not leave its crypto process behind."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def prepare_in_process(items: list[WorkItem], isolate: frozenset[str]) -> PreparedBatch:
