@@ -12,13 +12,14 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from server_a.api.main import api_router
-from server_a.comparison_worker import ComparisonWorker, WorkerConfig
+from server_a.comparison_worker import WorkerConfig
 from server_a.core.config import Settings, get_settings
 from server_a.events import Broadcaster
 from server_a.metrics import a_metrics
 from server_a.ratelimit import DeviceRateLimit, RateLimitSettings, TokenBuckets
 from server_a.services import Services
 from server_a.storage import Storage
+from server_a.zero_leakage_worker import worker_for_mode
 from server_b.body_limit import BodySizeLimit
 from server_b.metrics import install_metrics
 from server_b.noise import NoisePoolCache
@@ -43,7 +44,8 @@ def create_app(
     broadcaster = Broadcaster()
     registry = CollectorRegistry()
     b_transport = a_metrics(registry, storage, b_transport)
-    worker = ComparisonWorker(
+    worker_class = worker_for_mode(settings.key_dir, settings.allow_insecure_test_keys)
+    worker = worker_class(
         WorkerConfig(
             server_b_url=settings.server_b_url,
             ab_secret=settings.ab_secret,

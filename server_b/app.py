@@ -19,6 +19,7 @@ from server_b.keyfiles import minimum_key_bits
 from server_b.metrics import install_metrics
 from server_b.noise import NoisePoolCache
 from server_b.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from server_b.zero_leakage_routes import mount_zero_leakage
 
 _COMPARE_OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -84,6 +85,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_metrics(app, "hrmon_b")
+    mount_zero_leakage(
+        app,
+        settings.key_dir,
+        settings.allow_insecure_test_keys,
+        share,
+        min_physician_bits,
+        noise.take,
+        signed_body,
+    )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
