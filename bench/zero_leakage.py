@@ -110,7 +110,7 @@ def _answer_group(
         except zl.SlotOutOfBand:
             opened.append(None)
     masked = [z for zs in opened if zs is not None for z in zs]
-    bits = zl.b2_encrypt_bits(dgk_pk, masked, params) if masked else []
+    bits = zl.b2_encrypt_bits(dgk_sk, masked, params) if masked else []
     b_done = time.perf_counter()
     times.b_seconds += b_done - a_done
     # round 2, A: Veugen's terms and answer tables for the packs B accepted

@@ -291,6 +291,54 @@ def encrypt_bits(public_key: DgkPublicKey, bits: Sequence[int]) -> list[int]:
     return [g_powers[b] * r % n for b, r in zip(bits, noise, strict=True)]
 
 
+def _fixed_base_power(
+    rows: tuple[tuple[int, ...], ...], exponent: int, width: int, modulus: int
+) -> gmpy2.mpz:
+    acc = gmpy2.mpz(1)
+    for row, digit in zip(rows, exponent.to_bytes(width, "little"), strict=True):
+        acc = acc * row[digit] % modulus
+    return acc
+
+
+@functools.lru_cache(maxsize=4)
+def _crt_tables(
+    secret_key: DgkSecretKey,
+) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...], int, int, int]:
+    p, q, h = secret_key.p, secret_key.q, secret_key.public.h
+    width = (max(secret_key.v_p, secret_key.v_q).bit_length() + 7) // 8
+    crt_p = q * int(gmpy2.invert(q, p))  # = 1 mod p, 0 mod q
+    crt_q = p * int(gmpy2.invert(p, q))
+    return (
+        _fixed_base_rows(h % p, p, width),
+        _fixed_base_rows(h % q, q, width),
+        width,
+        crt_p,
+        crt_q,
+    )
+
+
+def encrypt_bits_as_key_holder(secret_key: DgkSecretKey, bits: Sequence[int]) -> list[int]:
+    """E(b) for bits b, made by the holder of the secret key: h^r drawn exactly uniform in
+    <h> = <h mod p> x <h mod q> (exponents uniform mod v_p and v_q), by two fixed-base
+    tables modulo the 1024-bit primes and the CRT: about 4x cheaper than :func:`encrypt_bits`.
+
+    Raises:
+        ValueError: a value is not a bit.
+    """
+    if any(b not in (0, 1) for b in bits):
+        raise ValueError("not a bit")
+    rows_p, rows_q, width, crt_p, crt_q = _crt_tables(secret_key)
+    p, q, n = secret_key.p, secret_key.q, secret_key.public.n
+    g_powers = (1, secret_key.public.g)
+    out = []
+    for b in bits:
+        acc_p = _fixed_base_power(rows_p, secrets.randbelow(secret_key.v_p), width, p)
+        acc_q = _fixed_base_power(rows_q, secrets.randbelow(secret_key.v_q), width, q)
+        noise = (acc_p * crt_p + acc_q * crt_q) % n
+        out.append(int(g_powers[b] * noise % n))
+    return out
+
+
 def zero_flags(secret_key: DgkSecretKey, ciphertexts: Sequence[int]) -> list[bool]:
     """For each ciphertext, whether its plaintext is 0 mod u: E(m)^{v_p} mod p == 1.
 

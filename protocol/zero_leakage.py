@@ -195,13 +195,14 @@ def b1_open_pack(
 
 
 def b2_encrypt_bits(
-    dgk_pk: dgk.DgkPublicKey, masked: Sequence[int], params: ZeroLeakageParams = DEFAULT_ZL_PARAMS
+    dgk_sk: dgk.DgkSecretKey, masked: Sequence[int], params: ZeroLeakageParams = DEFAULT_ZL_PARAMS
 ) -> list[int]:
     """Step b2: per z, DGK encryptions of beta_0..beta_(l-1) (z mod 2^l, low bit first) and
-    of p_z (bit l of z); ``l + 1`` ciphertexts per check, in check order."""
+    of p_z (bit l of z); ``l + 1`` ciphertexts per check, in check order. B holds the DGK
+    secret key, so it draws the randomness through the CRT (``dgk.encrypt_bits_as_key_holder``)."""
     bits_l = params.compare_bits
     bits = [(z >> i) & 1 for z in masked for i in range(bits_l + 1)]
-    return dgk.encrypt_bits(dgk_pk, bits)
+    return dgk.encrypt_bits_as_key_holder(dgk_sk, bits)
 
 
 def _batch_invert(values: Sequence[int], modulus: int) -> list[int]:

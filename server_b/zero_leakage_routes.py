@@ -47,7 +47,7 @@ def _dgk(public_key: dgk.DgkPublicKey, text: str, field: str) -> int:
         raise FieldError(str(exc)) from None
 
 
-def open_packs(share: KeyShare, dgk_pk: dgk.DgkPublicKey, request: ZlOpenRequest) -> ZlOpenResponse:
+def open_packs(share: KeyShare, dgk_sk: dgk.DgkSecretKey, request: ZlOpenRequest) -> ZlOpenResponse:
     """Steps b1-b2: open each pack and encrypt its slots' bits under DGK.
 
     A pack with guard bits set is answered ``out_of_band``; the others are unaffected.
@@ -56,6 +56,7 @@ def open_packs(share: KeyShare, dgk_pk: dgk.DgkPublicKey, request: ZlOpenRequest
         FieldError: a key id, ciphertext or ``pdec1`` is wrong (nothing is answered).
     """
     system = share.public_key
+    dgk_pk = dgk_sk.public
     if request.system_key_id != key_id(system):
         raise FieldError("system_key_id: not this server's system key")
     if request.dgk_key_id != dgk_pk.key_id:
@@ -83,7 +84,7 @@ def open_packs(share: KeyShare, dgk_pk: dgk.DgkPublicKey, request: ZlOpenRequest
         except zl.SlotOutOfBand:
             opened.append(None)
     masked = [z for zs in opened if zs is not None for z in zs]
-    bits = iter(zl.b2_encrypt_bits(dgk_pk, masked)) if masked else iter(())
+    bits = iter(zl.b2_encrypt_bits(dgk_sk, masked)) if masked else iter(())
     width = zl.DEFAULT_ZL_PARAMS.terms_per_check
     answers = []
     for zs in opened:
@@ -176,7 +177,7 @@ def zero_leakage_router(
                 exc.errors(include_url=False, include_input=False, include_context=False)
             ) from None
         try:
-            return await asyncio.to_thread(open_packs, share, dgk_sk.public, request)
+            return await asyncio.to_thread(open_packs, share, dgk_sk, request)
         except FieldError as exc:
             raise _unprocessable(str(exc)) from None
 

@@ -46,6 +46,21 @@ def test_zero_test_matches_decryption(dgk_key):
     assert dgk.zero_flags(dgk_key, dgk.encrypt_bits(pk, [1, 0])) == [False, True]
 
 
+def test_key_holder_encryption_decrypts_the_same_and_is_randomised(dgk_key):
+    bits = [0, 1, 1, 0, 1]
+    made = dgk.encrypt_bits_as_key_holder(dgk_key, bits)
+    again = dgk.encrypt_bits_as_key_holder(dgk_key, bits)
+    assert [dgk.decrypt(dgk_key, c) for c in made] == bits
+    assert dgk.zero_flags(dgk_key, made) == [b == 0 for b in bits]
+    assert not set(made) & set(again)
+    pk = dgk_key.public
+    # the randomiser lies in <h>: its order divides v_p v_q
+    noise = made[0]  # an encryption of 0 is h^r
+    assert gmpy2.powmod(noise, dgk_key.v_p * dgk_key.v_q, pk.n) == 1
+    with pytest.raises(ValueError, match="not a bit"):
+        dgk.encrypt_bits_as_key_holder(dgk_key, [2])
+
+
 @pytest.mark.parametrize("bad", [[2], [-1]])
 def test_only_bits_are_encrypted_as_bits(dgk_key, bad):
     with pytest.raises(ValueError, match="not a bit"):

@@ -67,7 +67,7 @@ def test_bit_is_right_for_any_in_bound_values(
 def _shares_in_plain(dgk_key, differences, masks, params):
     """B's share u of each check, with z formed in the clear (no Paillier): DGK steps only."""
     masked = [d + (1 << params.compare_bits) + r for d, r in zip(differences, masks.masks)]
-    bits = zl.b2_encrypt_bits(dgk_key.public, masked, params)
+    bits = zl.b2_encrypt_bits(dgk_key, masked, params)
     terms = zl.a3_bitwise_terms(dgk_key.public, bits, masks, params)
     return zl.b3_zero_test(dgk_key, terms, params)
 
@@ -203,7 +203,7 @@ def _b_view(system_keys, dgk_key, hr: int, score: int, readings: int):
         masks = zl.draw_masks(len(differences))
         pack = zl.a2_mask_and_pack(pk, differences, masks, 1)
         zs = zl.b1_open_pack(share_b, pk, pack, share_a.partial_decrypt(pack), len(differences))
-        bits = zl.b2_encrypt_bits(dgk_key.public, zs)
+        bits = zl.b2_encrypt_bits(dgk_key, zs)
         terms = zl.a3_bitwise_terms(dgk_key.public, bits, masks)
         masked.extend(zs)
         shares.extend(zl.b3_zero_test(dgk_key, terms))
