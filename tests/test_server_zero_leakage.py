@@ -20,7 +20,14 @@ from server_b.core.config import Settings as BSettings
 from server_b.keyfiles import KeyFileError
 from server_b.signing import signature_headers
 from server_b.zero_leakage_config import DGK_SECRET_FILE_NAME, write_dgk_key_files
-from tests.service_helpers import bearer, expected_bit, physician_key, range_body, reading_body
+from tests.service_helpers import (
+    bearer,
+    expected_bit,
+    physician_key,
+    range_body,
+    reading_body,
+    system_key,
+)
 from tests.test_e2e_protocol import run_two_physicians
 from tests.test_server_a_flow import decrypt_result, new_patient, sign_in, wait_until_decided
 
@@ -109,6 +116,52 @@ async def test_garbage_reading_is_isolated_and_marked_invalid(
                     hr, score, LOW, HIGH, THRESHOLD
                 )
     assert to_zn(-1, pk.n) == pk.n - 1
+
+
+@pytest.mark.anyio
+async def test_a_crafted_device_cannot_touch_another_patients_bits(
+    zl_key_dir: Path, tmp_path: Path
+) -> None:
+    """Packs hold one patient's readings: hr = 2^200 + 7 carries into the slot above its
+    own (tests/test_protocol_zero_leakage.py), which in a mixed pack would be the next
+    patient's hr = lo check (x = 2^l - 1, flipped by any carry). Submissions interleave
+    the two patients so that a mixed pack would put each victim right above an attacker."""
+    from tests.servers import in_memory_stack
+
+    victim_values = [(LOW, 10)] * 4  # d1 = -1: normal, one step from abnormal
+    database = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    # a long batch wait gathers all eight submissions into one batch
+    async with in_memory_stack(zl_key_dir, database, batch_wait_ms=1000) as stack:
+        pk = system_key()[0]
+        attacker = await _enrol(stack, "dr.x", pk)
+        victim = await _enrol(stack, "dr.y", pk)
+        sent: dict[str, tuple[int, int]] = {}
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        for i, values in enumerate(victim_values):
+            for device, (hr, score) in ((attacker[2], (2**200 + 7, 10)), (victim[2], values)):
+                body = reading_body(pk, hr, score, start + timedelta(minutes=i))
+                response = await stack.client.post(
+                    "/v1/readings", json=body, headers=bearer(device)
+                )
+                assert response.status_code == 202, response.text
+                if device == victim[2]:
+                    sent[body["reading_id"]] = (hr, score)
+        results = await wait_until_decided(stack.client, victim[0], victim[1], len(sent))
+        assert {r["reading_id"]: decrypt_result(str(r["result"])) for r in results} == {
+            rid: 0 for rid in sent
+        }
+
+
+async def _enrol(stack: Stack, name: str, pk: object) -> tuple[str, str, str]:
+    token = await sign_in(stack, name, physician_key()[0])
+    patient_id, device = await new_patient(stack, token, name)
+    response = await stack.client.put(
+        f"/v1/patients/{patient_id}/range",
+        json=range_body(pk, LOW, HIGH, THRESHOLD),  # type: ignore[arg-type]
+        headers=bearer(token),
+    )
+    assert response.status_code == 200, response.text
+    return token, patient_id, device
 
 
 def test_b_refuses_to_start_without_its_dgk_key(
