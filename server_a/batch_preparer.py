@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Collection
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from protocol import comparison as cmp
@@ -20,6 +21,27 @@ from protocol.messages import CompareRequest, Pack, PhysicianPublicKey, ReadingT
 from protocol.paillier import PublicKey, key_id
 from server_a.storage import WorkItem
 from server_b.noise import NoisePoolCache
+
+
+def pack_groups(
+    items: Sequence[WorkItem], per_pack: int, isolate: Collection[str] = ()
+) -> list[list[WorkItem]]:
+    """Readings that may share one packed ciphertext: one patient's readings only.
+
+    A crafted out-of-bound value (e.g. score = tau - 2^(k-1)) borrows from the next slot
+    while every slot stays inside the honest band, so no guard bit sees it; packing by
+    patient confines that damage to the crafting device's own patient. Readings in
+    ``isolate`` (re-runs after an out-of-band pack) get a pack each.
+    """
+    by_patient: defaultdict[str, list[WorkItem]] = defaultdict(list)
+    for item in items:
+        by_patient[item.patient_id].append(item)
+    groups: list[list[WorkItem]] = []
+    for patient_items in by_patient.values():
+        groups.extend([i] for i in patient_items if i.reading_id in isolate)
+        regular = [i for i in patient_items if i.reading_id not in isolate]
+        groups.extend(regular[s : s + per_pack] for s in range(0, len(regular), per_pack))
+    return groups
 
 
 @dataclass
@@ -50,7 +72,7 @@ class BatchPreparer:
         return pk_d
 
     def prepare(self, items: list[WorkItem], isolate: Collection[str] = ()) -> PreparedBatch:
-        """Readings in ``isolate`` get a pack each; the rest share packs in arrival order."""
+        """Readings in ``isolate`` get a pack each; the rest share packs per patient."""
         pk = self.system_key
         prepared: dict[str, cmp.PreparedReading] = {}
         usable: list[WorkItem] = []
@@ -74,10 +96,7 @@ class BatchPreparer:
                 pk, pk_d, reading, bounds, self.noise.pool(pk_d)
             )
             usable.append(item)
-        groups = [[i] for i in usable if i.reading_id in isolate]
-        regular = [i for i in usable if i.reading_id not in isolate]
-        step = self.readings_per_pack
-        groups.extend(regular[s : s + step] for s in range(0, len(regular), step))
+        groups = pack_groups(usable, self.readings_per_pack, isolate)
         if not groups:
             return PreparedBatch(None, [], invalid)
         packs = []

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from protocol.messages_zero_leakage import (
 )
 from protocol.paillier import key_id
 from protocol.params import CHECKS_PER_READING
+from server_a.batch_preparer import pack_groups
 from server_a.comparison_worker import BUnavailable, ComparisonWorker, PreparedBatch
 from server_a.storage import WorkItem
 from server_b.signing import signature_headers
@@ -68,7 +68,7 @@ class ZeroLeakageWorker(ComparisonWorker):
         """Steps a1-a2 and PDec_1, packs grouped by patient (runs in a worker thread)."""
         pk = self.system_key
         differences: dict[str, tuple[int, int, int]] = {}
-        by_patient: defaultdict[str, list[WorkItem]] = defaultdict(list)
+        usable: list[WorkItem] = []
         invalid: list[str] = []
         for item in items:
             try:
@@ -85,13 +85,8 @@ class ZeroLeakageWorker(ComparisonWorker):
                 invalid.append(item.reading_id)
                 continue
             differences[item.reading_id] = cmp.a1_differences(pk, reading, bounds)
-            by_patient[item.patient_id].append(item)
-        groups: list[list[WorkItem]] = []
-        step = self.readings_per_pack
-        for patient_items in by_patient.values():
-            groups.extend([i] for i in patient_items if i.reading_id in self._isolate)
-            regular = [i for i in patient_items if i.reading_id not in self._isolate]
-            groups.extend(regular[s : s + step] for s in range(0, len(regular), step))
+            usable.append(item)
+        groups = pack_groups(usable, self.readings_per_pack, self._isolate)
         if not groups:
             return ZlPreparedBatch(None, [], invalid)
         packs, all_masks = [], []

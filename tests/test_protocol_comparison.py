@@ -188,3 +188,33 @@ def test_slot_width_matches_design():
 
 def test_blinding_repr_hides_the_coins():
     assert "flips" not in repr(cmp.draw_blinding())
+
+
+def test_a_crafted_score_borrows_from_the_next_slot_so_packs_must_not_mix_patients(
+    system_keys, physician_keys
+):
+    """Why server A packs one patient's readings only: score = tau - 2^(k-1) makes
+    t3 = -r1 2^k + small, which keeps its own slot in band and subtracts A's secret r1
+    from the next slot, still in band. A victim one step inside its range, packed right
+    after the attacker, then gets a wrong bit in about half the packs."""
+    pk, share_a, share_b = system_keys
+    pk_d, sk_d = physician_keys
+    bounds = encrypt_bounds(pk, LOW, HIGH, THRESHOLD)
+    crafted_score = to_zn(THRESHOLD - (1 << (DEFAULT_PARAMS.slot_bits - 1)), pk.n)
+    wrong = 0
+    for _ in range(40):
+        attacker = cmp.EncryptedReading(encrypt(pk, 800), encrypt(pk, crafted_score))
+        victim = cmp.EncryptedReading(encrypt(pk, LOW), encrypt(pk, 10))  # normal
+        prepared = [
+            cmp.prepare_reading(pk, pk_d, r, bounds, NoisePool(pk_d)) for r in (attacker, victim)
+        ]
+        pack = cmp.a3_pack(pk, [s for p in prepared for s in p.slots], NoisePool(pk).take())
+        answers = cmp.b_answer_pack(
+            share_b,
+            pk,
+            pack,
+            share_a.partial_decrypt(pack),
+            [(pk_d, p.answer_table) for p in prepared],
+        )
+        wrong += decrypt(sk_d, answers[1]) != 0
+    assert wrong > 0

@@ -1,0 +1,80 @@
+"""Server A packs one patient's readings per ciphertext, so a crafted device cannot change
+another patient's bits (tests/test_protocol_comparison.py shows the attack on a mixed pack)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from protocol.encoding import to_zn
+from protocol.params import DEFAULT_PARAMS
+from server_a.batch_preparer import pack_groups
+from server_a.storage import WorkItem
+from tests.service_helpers import bearer, physician_key, range_body, reading_body, system_key
+from tests.test_server_a_flow import decrypt_result, new_patient, sign_in, wait_until_decided
+
+if TYPE_CHECKING:
+    from tests.servers import Stack
+
+pytest_plugins = ["tests.servers"]
+LOW, HIGH, THRESHOLD = 600, 1000, 5000
+
+
+def _item(reading_id: str, patient_id: str) -> WorkItem:
+    return WorkItem(reading_id, patient_id, "dr", "0x1", "hr", "s", "lo", "hi", "tau")
+
+
+def test_packs_never_mix_patients_and_isolated_readings_go_alone():
+    items = [_item(f"r{i}", f"p{i % 3}") for i in range(10)]
+    groups = pack_groups(items, per_pack=2, isolate={"r4"})
+    assert all(len({i.patient_id for i in g}) == 1 for g in groups)
+    assert all(len(g) <= 2 for g in groups)
+    assert [g for g in groups if any(i.reading_id == "r4" for i in g)] == [[items[4]]]
+    assert sorted(i.reading_id for g in groups for i in g) == sorted(i.reading_id for i in items)
+
+
+async def _enrol(stack: Stack, name: str) -> tuple[str, str, str]:
+    pk = system_key()[0]
+    token = await sign_in(stack, name, physician_key()[0])
+    patient_id, device = await new_patient(stack, token, name)
+    response = await stack.client.put(
+        f"/v1/patients/{patient_id}/range",
+        json=range_body(pk, LOW, HIGH, THRESHOLD),
+        headers=bearer(token),
+    )
+    assert response.status_code == 200, response.text
+    return token, patient_id, device
+
+
+@pytest.mark.anyio
+async def test_a_crafted_device_cannot_touch_another_patients_bits(
+    key_dir: Path, tmp_path: Path
+) -> None:
+    from tests.servers import in_memory_stack
+
+    pk = system_key()[0]
+    crafted = (800, to_zn(THRESHOLD - (1 << (DEFAULT_PARAMS.slot_bits - 1)), pk.n))
+    database = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    # a long batch wait gathers all submissions into one batch, interleaved so that a
+    # mixed pack would put each victim right after an attacker
+    async with in_memory_stack(key_dir, database, batch_wait_ms=1000) as stack:
+        attacker = await _enrol(stack, "dr.x")
+        victim = await _enrol(stack, "dr.y")
+        sent: list[str] = []
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        for i in range(8):
+            for device, (hr, score) in ((attacker[2], crafted), (victim[2], (LOW, 10))):
+                body = reading_body(pk, hr, score, start + timedelta(minutes=i))
+                response = await stack.client.post(
+                    "/v1/readings", json=body, headers=bearer(device)
+                )
+                assert response.status_code == 202, response.text
+                if device == victim[2]:
+                    sent.append(body["reading_id"])
+        results = await wait_until_decided(stack.client, victim[0], victim[1], len(sent))
+        assert {r["reading_id"]: decrypt_result(str(r["result"])) for r in results} == {
+            rid: 0 for rid in sent
+        }
