@@ -40,8 +40,10 @@ def physician_keys() -> tuple[PublicKey, PrivateKey]:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data, or a visible skip where this checkout has none."""
+    """../shared/data: a visible skip where this checkout has none, a failure under CI."""
     if not SHARED_DATA.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the shared data set at {SHARED_DATA}")
         pytest.skip(f"needs the shared data set at {SHARED_DATA}")
     return SHARED_DATA
 
