@@ -58,6 +58,9 @@ def markdown(results: Sequence[KeySizeResults], command: str) -> str:
             "speedup_vs_peer_packed", "speedup_vs_peer_cold", "throughput_checks_per_s",
             "throughput_sustained_checks_per_s", "e2e_p50_ms", "e2e_p95_ms",
             "baseline_leakage_bits", "random_leakage_bits", "distance_entropy_bits",
+            "zero_leakage_per_check_ms", "zero_leakage_per_check_cold_ms",
+            "zero_leakage_speedup_vs_peer", "zero_leakage_speedup_vs_peer_cold",
+            "zero_leakage_leakage_bits",
         ):  # fmt: skip
             if key in s:
                 value = s[key]

@@ -47,6 +47,7 @@ class KeySizeResults:
     leakage: dict[str, LeakageEstimate] = field(default_factory=dict)
     peer: PeerResult | None = None
     e2e: EndToEnd | None = None
+    zero_leakage: dict[str, Summary] = field(default_factory=dict)
 
     def check(self, name: str) -> Summary | None:
         """The per-check summary named ``name`` (see steps.measure_checks), if measured."""
@@ -99,6 +100,11 @@ class KeySizeResults:
         for mode, estimate in self.leakage.items():
             summary[f"{mode}_leakage_bits"] = round(estimate.mutual_information_bits, 3)
             summary[f"{mode}_guess_error_bits"] = round(estimate.guess_error_bits, 3)
+        zl = {name: round(s.median_ms, 3) for name, s in self.zero_leakage.items()}
+        summary["zero_leakage_per_check_ms"] = zl.get("prefilled")
+        summary["zero_leakage_per_check_cold_ms"] = zl.get("inline")
+        summary["zero_leakage_speedup_vs_peer"] = speedup(zl.get("prefilled"))
+        summary["zero_leakage_speedup_vs_peer_cold"] = speedup(zl.get("inline"))
         if "baseline" in self.leakage:
             summary["distance_entropy_bits"] = round(
                 self.leakage["baseline"].secret_entropy_bits, 3

@@ -39,6 +39,7 @@ class BenchConfig:
     batch_packs: tuple[int, ...]
     throughput_rounds: int
     leakage_checks: int
+    zero_leakage_readings: int
     peer_repeats: int
     e2e_readings: int
     peer: bool
@@ -48,8 +49,8 @@ class BenchConfig:
     def make(cls, quick: bool, peer: bool = True, e2e: bool = True) -> BenchConfig:
         """The quick (< 1 minute with small keys) or the full configuration."""
         if quick:
-            return cls(True, 5, 5, 5, (1, 2), 1, 600, 1, 5, peer, e2e)
-        return cls(False, 30, 20, 15, (1, 4, 16), 3, 6000, 10, 40, peer, e2e)
+            return cls(True, 5, 5, 5, (1, 2), 1, 600, 2, 1, 5, peer, e2e)
+        return cls(False, 30, 20, 15, (1, 4, 16), 3, 6000, 14, 10, 40, peer, e2e)
 
 
 @dataclass
@@ -90,6 +91,18 @@ def wire_section(ctx: Context) -> None:
     from bench.wire import measure_wire
 
     ctx.results.wire = measure_wire(ctx.keys)
+
+
+def zero_leakage_section(ctx: Context) -> None:
+    """The zero-leakage mode's range check, pools pre-filled and r^N inline; importing
+    bench.zero_leakage also registers the mode for the leakage section."""
+    from bench.zero_leakage import measure_zero_leakage
+
+    readings, repeats = ctx.config.zero_leakage_readings, ctx.config.check_repeats
+    ctx.results.zero_leakage = {
+        "prefilled": measure_zero_leakage(ctx.keys, readings, repeats, prefilled=True),
+        "inline": measure_zero_leakage(ctx.keys, readings, repeats, prefilled=False),
+    }
 
 
 def leakage_section(ctx: Context) -> None:
@@ -133,6 +146,7 @@ SECTIONS: list[Section] = [
     ("protocol steps", steps_section),
     ("throughput", throughput_section),
     ("bytes on the wire", wire_section),
+    ("zero-leakage mode", zero_leakage_section),
     ("leakage", leakage_section),
     ("TNO peer", peer_section),
     ("end to end (HTTP)", e2e_section),
@@ -208,7 +222,8 @@ def main(argv: Sequence[str]) -> int:
     console.print(f"report: {args.out / 'report.md'}  (CSV, JSON and plots beside it)")
     for key in ("per_check_ms", "peer_per_check_ms", "speedup_vs_peer",
                 "throughput_checks_per_s", "e2e_p50_ms", "baseline_leakage_bits",
-                "random_leakage_bits"):  # fmt: skip
+                "random_leakage_bits", "zero_leakage_per_check_ms",
+                "zero_leakage_speedup_vs_peer", "zero_leakage_leakage_bits"):  # fmt: skip
         console.print(f"  {key}: {document.get(key)}")
     if args.json:
         sys.stdout.write(json.dumps(document) + "\n")

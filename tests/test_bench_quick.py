@@ -21,6 +21,9 @@ REQUIRED = (
     "bytes_per_reading",
     "baseline_leakage_bits",
     "random_leakage_bits",
+    "zero_leakage_per_check_ms",
+    "zero_leakage_speedup_vs_peer",
+    "zero_leakage_leakage_bits",
 )
 
 
@@ -48,6 +51,9 @@ def test_quick_bench_writes_report_and_prints_json_last(tmp_path: Path):
     if summary["e2e_p50_ms"] is None:
         assert summary["e2e_missing_reason"]
     assert summary["baseline_leakage_bits"] > summary["random_leakage_bits"]
+    assert summary["zero_leakage_per_check_ms"] > 0
+    # B's view in the zero-leakage mode tells no more than the independent view
+    assert summary["zero_leakage_leakage_bits"] < summary["baseline_leakage_bits"] / 4
     for name in ("report.md", "results.csv", "results.json", "cost_vs_batch.png",
                  "latency_breakdown.png"):  # fmt: skip
         assert (out / name).stat().st_size > 0, name
