@@ -13,8 +13,10 @@ from pathlib import Path
 from client.errors import ConfigError, InputError, run_command
 from client.keyfiles import write_file, write_json
 from client.system_key import SystemPublicKey
+from protocol import dgk
 from protocol.keys import generate_system_key
 from protocol.params import DEFAULT_KEY_BITS, MIN_KEY_BITS
+from server_b.zero_leakage_config import write_dgk_key_files
 
 SYSTEM_PUBLIC = "system_public.json"
 SHARE_A = "share_a.json"
@@ -36,7 +38,12 @@ class SetupResult:
 
 
 def run_setup(
-    directory: Path, bits: int = DEFAULT_KEY_BITS, *, insecure: bool = False, force: bool = False
+    directory: Path,
+    bits: int = DEFAULT_KEY_BITS,
+    *,
+    insecure: bool = False,
+    force: bool = False,
+    zero_leakage: bool = False,
 ) -> SetupResult:
     """Make the system key and the services' secrets in ``directory``.
 
@@ -45,6 +52,8 @@ def run_setup(
         bits: |N|; at least 2048 unless ``insecure``.
         insecure: allow small keys (tests only).
         force: overwrite existing key files.
+        zero_leakage: also make the DGK key pair of the zero-leakage mode (B's secret
+            ``dgk_b.json``, A's ``dgk_public.json``); slow, so done here, once, offline.
 
     Raises:
         InputError: key size refused.
@@ -74,6 +83,10 @@ def run_setup(
             directory / name, secrets.token_hex(SECRET_BYTES) + "\n", secret=True, overwrite=force
         )
     write_json(directory / SYSTEM_PUBLIC, system.to_json(), secret=False, overwrite=force)
+    if zero_leakage:
+        # DGK modulus as large as the system modulus; small only with small test keys.
+        subgroup_bits = dgk.DGK_SUBGROUP_BITS if bits >= MIN_KEY_BITS else 160
+        write_dgk_key_files(directory, dgk.generate_dgk_keypair(bits, subgroup_bits))
     return SetupResult(directory, system)
 
 
@@ -87,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         "--insecure-test-keys", action="store_true", help="allow keys under 2048 bits (tests)"
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing key files")
+    parser.add_argument(
+        "--zero-leakage",
+        action="store_true",
+        help="also make the DGK keys of the zero-leakage comparison mode (takes up to a minute)",
+    )
     return parser
 
 
@@ -94,7 +112,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Entry point of ``hrmon setup``."""
     args = _parser().parse_args(argv)
-    result = run_setup(args.dir, args.bits, insecure=args.insecure_test_keys, force=args.force)
+    result = run_setup(
+        args.dir,
+        args.bits,
+        insecure=args.insecure_test_keys,
+        force=args.force,
+        zero_leakage=args.zero_leakage,
+    )
     print(f"system key {result.system_key.key_id} ({result.system_key.bits} bits) in {args.dir}")
     print(f"  give {SHARE_A} to server A only, {SHARE_B} to server B only")
     print(f"  pin key_id {result.system_key.key_id} on every device and physician")

@@ -78,3 +78,15 @@ def test_default_is_a_2048_bit_key(tmp_path, capsys):
     out = capsys.readouterr().out
     assert public["key_id"] in out
     assert json.loads((tmp_path / "share_a.json").read_text())["value"][2:] not in out
+
+
+def test_zero_leakage_setup_writes_the_dgk_pair_secret_for_b_only(tmp_path):
+    from protocol.dgk import DgkPublicKey, DgkSecretKey
+
+    setup_keys.run_setup(tmp_path, 1024, insecure=True, zero_leakage=True)
+    secret_file, public_file = tmp_path / "dgk_b.json", tmp_path / "dgk_public.json"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    secret = DgkSecretKey.from_json(json.loads(secret_file.read_text()))
+    public = DgkPublicKey.from_json(json.loads(public_file.read_text()))
+    assert secret.public == public
+    assert "p" not in json.loads(public_file.read_text())
