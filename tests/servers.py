@@ -105,9 +105,10 @@ async def in_memory_stack(
         a_settings(key_dir, database_url, **overrides),
         b_transport=httpx.ASGITransport(app=recording),
     )
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://a"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client,
+    ):
         yield Stack(client, app, recording, key_dir, database_url)
 
 
