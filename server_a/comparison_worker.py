@@ -41,10 +41,10 @@ from server_a.batch_preparer import (
 from server_a.events import Broadcaster
 from server_a.results import result_out
 from server_a.storage import Storage, WorkItem
-
-__all__ = ["BUnavailable", "ComparisonWorker", "PreparedBatch", "WorkerConfig"]
 from server_b.noise import NoisePoolCache
 from server_b.signing import signature_headers
+
+__all__ = ["BUnavailable", "ComparisonWorker", "PreparedBatch", "WorkerConfig"]
 
 log = logging.getLogger("hrmon.server_a.worker")
 
