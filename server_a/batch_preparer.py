@@ -23,6 +23,26 @@ from server_a.storage import WorkItem
 from server_b.noise import NoisePoolCache
 
 
+def decode_work_item(
+    pk: PublicKey, item: WorkItem
+) -> tuple[cmp.EncryptedReading, cmp.EncryptedBounds]:
+    """A stored reading and its patient's range as ciphertexts under the system key.
+
+    Raises:
+        CiphertextError: a stored value is damaged (all were validated on arrival).
+    """
+    reading = cmp.EncryptedReading(
+        decode_ciphertext(pk, item.heart_rate, "heart_rate"),
+        decode_ciphertext(pk, item.score, "score"),
+    )
+    bounds = cmp.EncryptedBounds(
+        decode_ciphertext(pk, item.low, "low"),
+        decode_ciphertext(pk, item.high, "high"),
+        decode_ciphertext(pk, item.threshold, "threshold"),
+    )
+    return reading, bounds
+
+
 def pack_groups(
     items: Sequence[WorkItem], per_pack: int, isolate: Collection[str] = ()
 ) -> list[list[WorkItem]]:
@@ -79,15 +99,7 @@ class BatchPreparer:
         invalid: list[str] = []
         for item in items:
             try:
-                reading = cmp.EncryptedReading(
-                    decode_ciphertext(pk, item.heart_rate, "heart_rate"),
-                    decode_ciphertext(pk, item.score, "score"),
-                )
-                bounds = cmp.EncryptedBounds(
-                    decode_ciphertext(pk, item.low, "low"),
-                    decode_ciphertext(pk, item.high, "high"),
-                    decode_ciphertext(pk, item.threshold, "threshold"),
-                )
+                reading, bounds = decode_work_item(pk, item)
             except CiphertextError:  # validated on arrival; only a damaged row gets here
                 invalid.append(item.reading_id)
                 continue

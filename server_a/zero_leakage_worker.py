@@ -35,7 +35,7 @@ from protocol.messages_zero_leakage import (
 )
 from protocol.paillier import key_id
 from protocol.params import CHECKS_PER_READING
-from server_a.batch_preparer import pack_groups
+from server_a.batch_preparer import decode_work_item, pack_groups
 from server_a.comparison_worker import BUnavailable, ComparisonWorker, PreparedBatch
 from server_a.storage import WorkItem
 from server_b.signing import signature_headers
@@ -72,15 +72,7 @@ class ZeroLeakageWorker(ComparisonWorker):
         invalid: list[str] = []
         for item in items:
             try:
-                reading = cmp.EncryptedReading(
-                    decode_ciphertext(pk, item.heart_rate, "heart_rate"),
-                    decode_ciphertext(pk, item.score, "score"),
-                )
-                bounds = cmp.EncryptedBounds(
-                    decode_ciphertext(pk, item.low, "low"),
-                    decode_ciphertext(pk, item.high, "high"),
-                    decode_ciphertext(pk, item.threshold, "threshold"),
-                )
+                reading, bounds = decode_work_item(pk, item)
             except CiphertextError:  # validated on arrival; only a damaged row gets here
                 invalid.append(item.reading_id)
                 continue
