@@ -13,6 +13,7 @@ COPY protocol/ protocol/
 COPY client/ client/
 COPY server_a/ server_a/
 COPY server_b/ server_b/
+COPY service_common/ service_common/
 COPY model/ model/
 COPY bench/ bench/
 RUN pip install . \

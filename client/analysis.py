@@ -94,17 +94,23 @@ def analyse_signal(
     from client.heart_rate import estimate_heart_rate, estimate_window
 
     duration = len(signal) / rate
+    # The score does not need a heart rate: a recording too short or too poor for one
+    # still gets its score here. It is shown on the device but not sent (see
+    # docs/model.md, "Short recordings"): a reading without a rate cannot be range-checked.
+    try:
+        score: float | None = default_scorer().score_recording(signal, rate)
+        score_note = ""
+    except (AudioError, ValueError) as exc:
+        score, score_note = None, f"no score: {exc}"
     try:
         if window:
             estimate = estimate_window(signal, rate, start_s=start_s)
         else:
             estimate = estimate_heart_rate(signal, rate)
     except (AudioError, ValueError) as exc:
-        return Analysis(source, start_s, duration, None, False, str(exc), None)
-    try:
-        score: float | None = default_scorer().score_recording(signal, rate)
-    except (AudioError, ValueError) as exc:
-        return Analysis(source, start_s, duration, estimate.bpm, False, f"no score: {exc}", None)
+        return Analysis(source, start_s, duration, None, False, str(exc), score)
+    if score is None:
+        return Analysis(source, start_s, duration, estimate.bpm, False, score_note, None)
     usable = bool(estimate.usable) and estimate.bpm is not None
     return Analysis(
         source, start_s, duration, estimate.bpm, usable, str(estimate.reason or ""), score

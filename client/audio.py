@@ -34,6 +34,11 @@ SILENCE_PEAK: float = 1e-3
 CLIP_FRACTION: float = 0.01
 """Fraction of samples sitting at the peak level above which a recording is 'clipped'."""
 
+MIN_SECONDS: float = 2.0
+"""Shortest accepted recording: two to three beats, enough for an abnormality score (many
+public heart-sound sets hold 2 s clips). A heart rate needs more
+(``client.heart_rate.MIN_SECONDS``); a shorter recording then gets a score, no rate."""
+
 _CLIP_LEVEL = 0.999  # a sample within 0.1 % of the peak magnitude sits "at the peak"
 
 
@@ -65,7 +70,7 @@ def validate_signal(
     rate: int,
     *,
     source: str = "signal",
-    min_seconds: float = 3.0,
+    min_seconds: float = MIN_SECONDS,
 ) -> FloatArray:
     """Check an in-memory recording (or one streaming window) and return it as float32.
 
@@ -141,7 +146,7 @@ def load_audio(
     path: str | os.PathLike[str],
     *,
     target_rate: int = WORKING_RATE,
-    min_seconds: float = 3.0,
+    min_seconds: float = MIN_SECONDS,
 ) -> FloatArray:
     """Read a ``.wav``/``.flac`` recording as validated mono float32 at ``target_rate``.
 

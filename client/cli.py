@@ -42,6 +42,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("physician", "dashboard"), "client.dashboard.app:main", "local physician dashboard"),
     (("eval", "heart-rate"), "client.eval_heart_rate:main", "heart-rate accuracy vs ECG"),
     (("eval", "model"), "model.evaluate:main", "CNN sensitivity/specificity"),
+    (
+        ("eval", "segmentation"),
+        "client.eval_segmentation:main",
+        "S1/S2 segmentation F1 vs annotations",
+    ),
     (("train",), "model.train:main", "train the CNN (needs the train extra)"),
     (("bench",), "bench.run:main", "protocol benchmarks vs the TNO peer"),
 ]

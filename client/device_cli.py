@@ -82,6 +82,14 @@ def reading_from(result: Analysis, heart_rate: float | None, score: float | None
     bpm = heart_rate if heart_rate is not None else result.bpm
     probability = score if score is not None else result.score
     if heart_rate is None and not result.usable:
+        if result.score is not None and result.bpm is None:
+            # Honest refusal: a score alone cannot be range-checked, and a stand-in rate
+            # would decide the range test with a made-up number.
+            raise InputError(
+                f"{result.source}: no usable heart rate ({result.reason}); its abnormality "
+                f"score {result.score:.4f} was computed on this device, but a reading needs "
+                "both values, so nothing was sent (record at least 4 s for a heart rate)"
+            )
         raise InputError(f"{result.source}: recording unusable ({result.reason}); nothing sent")
     if bpm is None or probability is None:
         raise InputError(f"{result.source}: no heart rate or score ({result.reason}); nothing sent")

@@ -102,7 +102,7 @@ class AbnormalityScorer:
         """Probability of "abnormal" for each 5 s window of a recording.
 
         Args:
-            signal: mono samples (full scale 1.0), at least 3 s.
+            signal: mono samples (full scale 1.0), at least 2 s.
             rate: their sample rate in Hz (resampled to 2000 Hz if different).
 
         Returns:
@@ -122,7 +122,7 @@ class AbnormalityScorer:
         """Recording score: the mean window probability, in [0, 1].
 
         Args:
-            signal: mono samples (full scale 1.0), at least 3 s.
+            signal: mono samples (full scale 1.0), at least 2 s.
             rate: sample rate in Hz.
 
         Returns:

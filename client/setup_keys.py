@@ -16,7 +16,7 @@ from client.system_key import SystemPublicKey
 from protocol import dgk
 from protocol.keys import generate_system_key
 from protocol.params import DEFAULT_KEY_BITS, MIN_KEY_BITS
-from server_b.zero_leakage_config import write_dgk_key_files
+from service_common.zero_leakage_config import write_dgk_key_files
 
 SYSTEM_PUBLIC = "system_public.json"
 SHARE_A = "share_a.json"

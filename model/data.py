@@ -6,7 +6,12 @@ Subjects (the unit of the split; never a recording or a window):
 * training-b: the appendix's ``Subject ID`` column;
 * training-d: the original name without a trailing repeat number (``C014PRAU2`` and
   ``C014PRAU`` are one subject) - an assumption, the appendix gives no ids;
-* training-c, -e, -f (and records missing from the appendix): one record = one subject,
+* training-e: the appendix's ``# Raw record`` column: the 1748 listed recordings are cut
+  from 273 raw recordings (about 6 each), so one raw record is at least one person.
+  The appendix does not link a person's "rest" and "after step climbing" raw records,
+  so one person may still fall on both sides: set e's figures stay somewhat optimistic.
+  The 72 recordings absent from the appendix are one subject each;
+* training-c, -f (and records missing from the appendix): one record = one subject,
   an assumption, since the appendix gives no subject ids there.
 
 numpy only (plus soundfile for reading the training FLACs); no torch here.
@@ -99,16 +104,24 @@ def find_audio(directory: Path, name: str) -> Path:
 
 
 def _appendix(data_dir: Path) -> dict[str, tuple[str, str]]:
-    """Record name -> (original record name, subject id) from the online appendix."""
+    """Record name -> (original record name, subject id) from the online appendix.
+
+    The subject id is the ``Subject ID`` column (training-b) or, where that is empty, the
+    ``# Raw record`` column (training-e) prefixed ``raw``.
+    """
     path = data_dir / "physionet2016" / "annotations" / "Online_Appendix_training_set.csv"
     out: dict[str, tuple[str, str]] = {}
     if not path.is_file():
         return out
     with path.open(newline="", encoding="latin-1") as fh:
         for row in csv.DictReader(fh):
+            subject_id = row["Subject ID"].strip()
+            raw_record = row.get("# Raw record", "").strip()
+            if not subject_id and raw_record:
+                subject_id = f"raw{raw_record}"
             out[row["Challenge record name"].strip()] = (
                 row["Original record name"].strip(),
-                row["Subject ID"].strip(),
+                subject_id,
             )
     return out
 
@@ -129,6 +142,8 @@ def subject_of(set_name: str, name: str, original: str, subject_id: str) -> str:
         return f"a:{m.group(1)}"
     if set_name == "b" and subject_id:
         return f"b:{subject_id}"
+    if set_name == "e" and subject_id:
+        return f"e:{subject_id}"
     if set_name == "d" and original:
         stem = original if original.isdigit() else re.sub(r"\d+$", "", original)
         return f"d:{stem}"

@@ -112,6 +112,63 @@ def best_threshold(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[float,
     return best
 
 
+MACRO_SETS: tuple[str, ...] = ("a", "b", "d", "e", "f")
+"""Sets averaged into the macro MAcc; training-c (31 recordings) is reported, not averaged."""
+
+
+def macro_macc(
+    labels: npt.ArrayLike, scores: npt.ArrayLike, sets: list[str], threshold: float
+) -> float:
+    """Mean over :data:`MACRO_SETS` of each set's MAcc at one shared threshold.
+
+    A set counts only where both classes are present (its MAcc is defined).
+
+    Args:
+        labels: 1 abnormal, 0 normal.
+        scores: recording scores.
+        sets: set letter of each recording (``a`` ... ``f``).
+        threshold: decision threshold.
+
+    Returns:
+        The macro MAcc, or NaN if no set qualifies.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    names = np.asarray(sets)
+    values = []
+    for set_name in MACRO_SETS:
+        mask = names == set_name
+        if (y[mask] == 1).any() and (y[mask] == 0).any():
+            values.append(binary_metrics(y[mask], s[mask], threshold)["macc"])
+    return float(np.mean(values)) if values else float("nan")
+
+
+def best_macro_threshold(
+    labels: npt.ArrayLike, scores: npt.ArrayLike, sets: list[str]
+) -> tuple[float, float]:
+    """The threshold maximising the macro MAcc over sets (validation data only).
+
+    One threshold for every stethoscope, chosen so that no single large set (training-e
+    is 65 % of the data) decides it alone. Candidates: 200 quantiles of the scores.
+
+    Args:
+        labels: 1 abnormal, 0 normal.
+        scores: recording scores.
+        sets: set letter of each recording.
+
+    Returns:
+        ``(threshold, macro_macc_at_threshold)``; ties go to the candidate nearest 0.5.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    candidates = np.unique(np.quantile(s, np.linspace(0.0, 1.0, 201)))
+    best = (0.5, -1.0)
+    for t in candidates:
+        m = macro_macc(labels, s, sets, float(t))
+        if m > best[1] + 1e-12 or (abs(m - best[1]) <= 1e-12 and abs(t - 0.5) < abs(best[0] - 0.5)):
+            best = (float(t), float(m))
+    return best
+
+
 def merge_metrics(path: Path, key: str, value: Any) -> None:
     """Set ``key`` in the JSON object at ``path`` (created if missing), keeping other keys.
 
@@ -135,12 +192,106 @@ def _directories(root: Path) -> list[Path]:
     return subs
 
 
-def _fmt(m: dict[str, Any]) -> str:
+def _row(key: str, m: dict[str, Any]) -> str:
     return (
-        f"n={m['n']:4d}  sens {m['sensitivity']:.3f}  spec {m['specificity']:.3f}  "
-        f"MAcc {m['macc']:.3f}  AUC {m['auc']:.3f}  "
-        f"[TP {m['tp']} FN {m['fn']} / TN {m['tn']} FP {m['fp']}]"
+        f"{key:8s} {m['n']:5d} {m['sensitivity']:6.3f} {m['specificity']:6.3f} "
+        f"{m['macc']:6.3f} {m['auc']:6.3f}  {m['tp']}/{m['fn']}/{m['tn']}/{m['fp']}"
     )
+
+
+def set_key(folder_name: str) -> str:
+    """``training-a`` -> ``a``; any other folder keeps its name."""
+    return folder_name.removeprefix("training-")
+
+
+def macro_sets(per_set: dict[str, dict[str, Any]]) -> list[str]:
+    """Sets averaged into the macro MAcc: :data:`MACRO_SETS` where present, else all.
+
+    Only sets with both classes count (their MAcc is defined).
+    """
+    defined = [k for k, m in per_set.items() if m["n_abnormal"] and m["n_normal"]]
+    chosen = [k for k in defined if k in MACRO_SETS]
+    return chosen if chosen else defined
+
+
+def macro_of(per_set: dict[str, dict[str, Any]]) -> float:
+    """Mean MAcc over :func:`macro_sets` (NaN if none qualifies)."""
+    chosen = macro_sets(per_set)
+    return float(np.mean([per_set[k]["macc"] for k in chosen])) if chosen else float("nan")
+
+
+def roc_points(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[Any, Any]:
+    """False- and true-positive rates at every distinct threshold, from (0,0) to (1,1)."""
+    y = np.asarray(labels, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # end of each run of ties
+    tp = np.cumsum(y)[last]
+    fp = np.cumsum(1 - y)[last]
+    n_pos, n_neg = max(int(y.sum()), 1), max(int((1 - y).sum()), 1)
+    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]
+
+
+def roc_plots(
+    out_dir: Path, labels: Any, scores: Any, keys: list[str], threshold: float
+) -> list[Path]:
+    """One ROC curve PNG per set with both classes, and ``roc-overall.png``.
+
+    Args:
+        out_dir: created if missing.
+        labels: 1 abnormal, 0 normal.
+        scores: recording scores.
+        keys: set of each recording.
+        threshold: the model's operating point, marked on each curve.
+
+    Returns:
+        The files written.
+
+    Raises:
+        SystemExit: if matplotlib (the ``bench`` extra) is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("--plots needs matplotlib: pip install 'hrmon[bench]'") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    groups = {k: np.asarray([x == k for x in keys]) for k in sorted(set(keys))}
+    groups["overall"] = np.ones(len(keys), dtype=bool)
+    written = []
+    for key, mask in groups.items():
+        y, s = np.asarray(labels)[mask], np.asarray(scores)[mask]
+        if not (y == 1).any() or not (y == 0).any():
+            continue
+        fpr, tpr = roc_points(y, s)
+        m = binary_metrics(y, s, threshold)
+        fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+        ax.plot(fpr, tpr, color="#1f5fa8", label=f"AUC {m['auc']:.3f}")
+        ax.plot([0, 1], [0, 1], color="#999999", linestyle=":", linewidth=1)
+        ax.plot(
+            1 - m["specificity"],
+            m["sensitivity"],
+            "o",
+            color="#c0392b",
+            label=f"threshold {threshold:.3f}: MAcc {m['macc']:.3f}",
+        )
+        ax.set(
+            xlabel="1 - specificity",
+            ylabel="sensitivity",
+            xlim=(0, 1),
+            ylim=(0, 1.01),
+            title=f"{key}: n={m['n']} ({m['n_abnormal']} abnormal)",
+        )
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"roc-{key}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
 
 
 def main(argv: list[str]) -> int:
@@ -189,6 +340,13 @@ def main(argv: list[str]) -> int:
         help="also store the result under KEY in --metrics-file",
     )
     p.add_argument("--metrics-file", type=Path, default=Path(__file__).parent / "metrics.json")
+    p.add_argument(
+        "--plots",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write one ROC curve per set (and overall) as PNG into DIR",
+    )
     args = p.parse_args(argv)
 
     from model.data import find_audio, read_reference
@@ -229,16 +387,24 @@ def main(argv: list[str]) -> int:
     y, s = np.asarray(labels), np.asarray(scores)
     result: dict[str, Any] = binary_metrics(y, s, threshold)
     result.update(model=scorer.model_name, refused=len(refused))
-    if len(dirs) > 1:
-        per_set = {}
-        for d in dirs:
-            mask = np.asarray([x == d.name for x in sets])
-            if mask.any():
-                per_set[d.name] = binary_metrics(y[mask], s[mask], threshold)
-        result["per_set"] = per_set
-        for name, m in per_set.items():
-            print(f"{name:12s} {_fmt(m)}")
-    print(f"{'overall':12s} {_fmt(result)}")
+    keys = [set_key(name) for name in sets]
+    per_set: dict[str, dict[str, Any]] = {}
+    for key in sorted(set(keys)):
+        mask = np.asarray([k == key for k in keys])
+        per_set[key] = binary_metrics(y[mask], s[mask], threshold)
+    result["per_set"] = per_set
+    result["macro_macc"] = macro_of(per_set)
+    result["macro_sets"] = macro_sets(per_set)
+    print(f"{'set':8s} {'n':>5s} {'sens':>6s} {'spec':>6s} {'MAcc':>6s} {'AUC':>6s}  TP/FN/TN/FP")
+    for key, m in per_set.items():
+        print(_row(key, m))
+    print(_row("overall", result))
+    print(
+        f"{'macro':8s} MAcc {result['macro_macc']:.3f} over sets {','.join(result['macro_sets'])}"
+    )
+    if args.plots is not None:
+        written = roc_plots(args.plots, y, s, keys, threshold)
+        print(f"ROC curves: {', '.join(str(p) for p in written)}")
     print(
         f"model {scorer.model_name}, threshold {threshold:.4f}, "
         f"{len(refused)} recording(s) refused as bad audio"

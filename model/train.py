@@ -30,10 +30,11 @@ from model.data import (
     Record,
     index_dataset,
     load_features,
+    read_training_audio,
     split_by_subject,
 )
-from model.evaluate import best_threshold, binary_metrics, merge_metrics
-from model.features import DEFAULT_PARAMS, FeatureParams
+from model.evaluate import best_macro_threshold, binary_metrics, macro_macc, merge_metrics
+from model.features import DEFAULT_PARAMS, FeatureParams, states_at, window_features
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -47,17 +48,22 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     p.add_argument("--out", type=Path, default=Path("model/runs/main"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=14, help="maximum epochs")
-    p.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
+    p.add_argument("--epochs", type=int, default=30, help="maximum epochs")
+    p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=1e-3)
     p.add_argument(
-        "--windows-per-record",
+        "--windows-per-epoch",
         type=int,
-        default=3,
-        help="windows sampled per training recording per epoch (long recordings "
-        "of training-e would dominate otherwise)",
+        default=4096,
+        help="windows drawn per epoch, balanced over (set, label) strata",
+    )
+    p.add_argument(
+        "--augment-prob",
+        type=float,
+        default=0.8,
+        help="chance that a training window is passed through model.augment",
     )
     p.add_argument(
         "--holdout-set",
@@ -69,10 +75,23 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--val-fraction", type=float, default=0.15)
     p.add_argument(
-        "--max-weight",
+        "--arch",
+        choices=("1d", "2d"),
+        default="1d",
+        help="CNN architecture (model.net: 1d shipped, 2d for ablations)",
+    )
+    p.add_argument(
+        "--adversary-weight",
         type=float,
-        default=5.0,
-        help="cap on the per-(set, label) loss weight (tiny strata of c, d)",
+        default=0.0,
+        help="domain-adversarial training: weight of the reversed set-classifier gradient (0: off)",
+    )
+    p.add_argument(
+        "--feature",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one model.features.FeatureParams field (ablations; repeatable)",
     )
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--no-progress", action="store_true")
@@ -85,16 +104,44 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _spec_augment(x: Any, rng: np.random.Generator) -> Any:
-    """Zero one random band of mel bins and one of frames per example (SpecAugment)."""
-    n, _, n_mels, n_frames = x.shape
+def feature_params(overrides: list[str]) -> FeatureParams:
+    """The default front end with ``NAME=VALUE`` overrides (typed like the defaults).
+
+    Args:
+        overrides: e.g. ``["fmax=400", "per_band=false"]``.
+
+    Returns:
+        The parameters.
+
+    Raises:
+        SystemExit: on an unknown name or a value of the wrong type.
+    """
+    values = DEFAULT_PARAMS.to_dict()
+    for item in overrides:
+        name, _, raw = item.partition("=")
+        if name not in values:
+            raise SystemExit(f"--feature: unknown name {name!r} (known: {', '.join(values)})")
+        kind = type(values[name])
+        try:
+            values[name] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
+        except ValueError as exc:
+            raise SystemExit(f"--feature {name}: {exc}") from exc
+    return FeatureParams.from_dict(values)
+
+
+def _spec_augment(x: Any, rng: np.random.Generator, n_mels: int) -> Any:
+    """Zero one random band of mel bins and one of frames per example (SpecAugment).
+
+    Only the first ``n_mels`` rows are mel bands; state rows below them are kept.
+    """
+    n, _, _, n_frames = x.shape
     for i in range(n):
         if rng.random() < 0.5:
             f = int(rng.integers(1, 5))
             f0 = int(rng.integers(0, n_mels - f))
             x[i, :, f0 : f0 + f, :] = 0.0
         if rng.random() < 0.5:
-            t = int(rng.integers(10, 60))
+            t = int(rng.integers(5, 30))  # 0.1-0.6 s at a 20 ms hop
             t0 = int(rng.integers(0, n_frames - t))
             x[i, :, :, t0 : t0 + t] = 0.0
     return x
@@ -114,22 +161,118 @@ def _keep_freed_memory() -> None:
     libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
 
 
-def _stratum_weights(train: list[Record], cap: float) -> dict[tuple[str, int], float]:
-    """Loss weight per (set, label): balances the classes *within* each set.
+def stratum_probabilities(train: list[Record]) -> dict[tuple[str, int], float]:
+    """Sampling probability of each (set, label) stratum: balanced over sets and labels.
 
-    Sets differ in stethoscope and in abnormal share (training-e is 91 % normal); plain
-    class weighting would let the CNN learn "sounds like set e, so normal". Weighting each
-    (set, label) stratum to half of its set's mass removes that shortcut. Weights are
-    normalised to mean 1 over the training recordings and capped for tiny strata.
+    Each set gets mass proportional to the square root of its size (so training-e, 65 %
+    of the recordings, does not drown the other stethoscopes, and the 20-odd recordings
+    of training-c are not repeated to death), split half and half between its labels
+    (so "sounds like set e" says nothing about "normal"). A set with one label in the
+    training part gives it all of the set's mass.
+
+    Args:
+        train: the training records.
+
+    Returns:
+        (set, label) -> probability, summing to 1.
     """
     n_set: dict[str, int] = defaultdict(int)
-    n_stratum: dict[tuple[str, int], int] = defaultdict(int)
+    labels_of: dict[str, set[int]] = defaultdict(set)
     for rec in train:
         n_set[rec.set_name] += 1
-        n_stratum[(rec.set_name, rec.label)] += 1
-    raw = {k: n_set[k[0]] / (2.0 * n) for k, n in n_stratum.items()}
-    mean = sum(raw[(r.set_name, r.label)] for r in train) / len(train)
-    return {k: min(v / mean, cap) for k, v in raw.items()}
+        labels_of[rec.set_name].add(rec.label)
+    total = sum(np.sqrt(n) for n in n_set.values())
+    out: dict[tuple[str, int], float] = {}
+    for set_name, n in n_set.items():
+        share = float(np.sqrt(n) / total)
+        for label in labels_of[set_name]:
+            out[(set_name, label)] = share / len(labels_of[set_name])
+    return out
+
+
+def sample_training_windows(
+    signals: dict[int, npt.NDArray[np.float32]],
+    segmentations: dict[int, npt.NDArray[np.int64]],
+    strata: dict[tuple[str, int], list[int]],
+    probabilities: dict[tuple[str, int], float],
+    n_windows: int,
+    rng: np.random.Generator,
+    params: FeatureParams,
+    augment_prob: float,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """One epoch of windows: stratum, then recording, then a random offset, then augment.
+
+    Args:
+        signals: record index -> 2 kHz samples.
+        segmentations: record index -> states of the clean recording (empty unless
+            ``params.segment_states``); a stretched window maps its frames back.
+        strata: (set, label) -> record indices.
+        probabilities: from :func:`stratum_probabilities`.
+        n_windows: windows to draw.
+        rng: the run's generator.
+        params: front end.
+        augment_prob: chance that a window goes through :func:`model.augment.augment`.
+
+    Returns:
+        ``(features (n, n_channels, n_frames), labels (n,), set index (n,))``.
+    """
+    from model.augment import augment
+
+    keys = sorted(probabilities)
+    p = np.asarray([probabilities[k] for k in keys])
+    win = params.window_samples
+    span = int(np.ceil(1.1 * win)) + 1  # room for a slowing time-stretch
+    feats = np.empty((n_windows, params.n_channels, params.n_frames), dtype=np.float32)
+    centres = params.frame_centres()
+    labels = np.empty(n_windows, dtype=np.float32)
+    set_ids = np.empty(n_windows, dtype=np.int64)
+    for k, stratum in enumerate(rng.choice(len(keys), size=n_windows, p=p)):
+        key = keys[int(stratum)]
+        record = int(rng.choice(strata[key]))
+        x = signals[record]
+        n = x.size
+        if n < span:
+            x = np.resize(x, span)  # short recordings are tiled, as on the device
+        start = int(rng.integers(0, x.size - span + 1))
+        segment = x[start : start + span]
+        window, ratio = (
+            augment(segment, rng, win) if rng.random() < augment_prob else (segment[:win], 1.0)
+        )
+        states = None
+        if params.segment_states:
+            positions = (start + centres * ratio) % n  # tiled recordings wrap around
+            states = states_at(segmentations[record], positions, params.sample_rate)
+        feats[k] = window_features(window, params, states)
+        labels[k] = key[1]
+        set_ids[k] = SETS.index(key[0])
+    return feats, labels, set_ids
+
+
+def segment_all(
+    signals: dict[int, npt.NDArray[np.float32]], params: FeatureParams, progress: bool
+) -> dict[int, npt.NDArray[np.int64]]:
+    """Heart-sound states of every clean training recording (only if the features use them).
+
+    Args:
+        signals: record index -> samples.
+        params: front end.
+        progress: show a progress bar.
+
+    Returns:
+        record index -> states at 50 Hz (empty without ``params.segment_states``).
+    """
+    if not params.segment_states:
+        return {}
+    from rich.progress import track
+
+    from model.segmentation import segment
+
+    out = {}
+    for i, x in track(signals.items(), description="segmenting", disable=not progress):
+        # as on the device: a recording shorter than one window is tiled first
+        tiled = np.resize(x, params.window_samples) if x.size < params.window_samples else x
+        out[i] = segment(tiled, params.sample_rate)
+    return out
 
 
 def record_scores(net: Any, cache: FeatureCache, indices: list[int], batch: int = 256) -> Any:
@@ -191,14 +334,14 @@ def main(argv: list[str]) -> int:
     except ImportError:
         print("hrmon train needs the train extra: pip install 'hrmon[train]'")
         return 2
-    from model.net import HeartCNN, count_parameters
+    from model.net import SetAdversary, build_net, count_parameters
 
     _keep_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     rng = np.random.default_rng(args.seed)
-    params: FeatureParams = DEFAULT_PARAMS
+    params: FeatureParams = feature_params(args.feature)
 
     records = index_dataset(args.data_dir)
     split = split_by_subject(
@@ -214,17 +357,28 @@ def main(argv: list[str]) -> int:
         parts[split[rec.name]].append(i)
     train_idx, val_idx, test_idx = parts["train"], parts["val"], parts["test"]
     val_labels = np.array([records[i].label for i in val_idx])
-    weight_of = _stratum_weights([records[i] for i in train_idx], cap=args.max_weight)
+    val_sets = [records[i].set_name for i in val_idx]
+    probabilities = stratum_probabilities([records[i] for i in train_idx])
+    strata: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i in train_idx:
+        strata[(records[i].set_name, records[i].label)].append(i)
+    signals = {i: read_training_audio(records[i].path) for i in train_idx}
+    segmentations = segment_all(signals, params, not args.no_progress)
 
-    net = HeartCNN()
+    net = build_net(args.arch, params.n_channels)
     n_params = count_parameters(net)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    adversary = SetAdversary(2 * net.widths[-1], len(SETS), args.adversary_weight)
+    trained = list(net.parameters()) + (
+        list(adversary.parameters()) if args.adversary_weight > 0 else []
+    )
+    opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=args.weight_decay)
+    set_loss = torch.nn.CrossEntropyLoss()
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
-    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    loss_fn = torch.nn.BCEWithLogitsLoss()
     print(
         f"records train/val/test: {len(train_idx)}/{len(val_idx)}/{len(test_idx)}; "
-        f"params {n_params}; weights per (set, label): "
-        + ", ".join(f"{k[0]}{k[1]}={v:.2f}" for k, v in sorted(weight_of.items()))
+        f"params {n_params}; sampling per (set, label): "
+        + ", ".join(f"{k[0]}{k[1]}={v:.3f}" for k, v in sorted(probabilities.items()))
     )
 
     best: dict[str, Any] = {"macc": -1.0, "auc": -1.0, "epoch": -1, "state": None}
@@ -233,30 +387,33 @@ def main(argv: list[str]) -> int:
     with Progress(disable=args.no_progress) as progress:
         task = progress.add_task("epoch 1", total=args.epochs)
         for epoch in range(1, args.epochs + 1):
-            # Sample windows per recording so every recording counts about equally.
-            chosen: list[int] = []
-            labels: list[int] = []
-            weights: list[float] = []
-            for i in train_idx:
-                a, b = int(cache.offsets[i]), int(cache.offsets[i + 1])
-                k = min(args.windows_per_record, b - a)
-                chosen.extend(int(w) for w in rng.choice(np.arange(a, b), size=k, replace=False))
-                labels.extend([records[i].label] * k)
-                weights.extend([weight_of[(records[i].set_name, records[i].label)]] * k)
-            order = rng.permutation(len(chosen))
-            win_idx = np.asarray(chosen)[order]
-            win_lab = np.asarray(labels, dtype=np.float32)[order]
-            win_w = np.asarray(weights, dtype=np.float32)[order]
+            win_feats, win_lab, win_set = sample_training_windows(
+                signals,
+                segmentations,
+                strata,
+                probabilities,
+                args.windows_per_epoch,
+                rng,
+                params,
+                args.augment_prob,
+            )
+            win_idx = np.arange(len(win_lab))
             net.train()
             total = 0.0
             batch_task = progress.add_task(f"  batches {epoch}", total=len(win_idx))
             for s in range(0, len(win_idx), args.batch_size):
-                xb = cache.features[win_idx[s : s + args.batch_size]].astype(np.float32)
-                xb = _spec_augment(xb[:, None], rng)
+                xb = _spec_augment(
+                    win_feats[s : s + args.batch_size, None].copy(), rng, params.n_mels
+                )
                 yb = torch.from_numpy(win_lab[s : s + args.batch_size])
                 opt.zero_grad()
-                wb = torch.from_numpy(win_w[s : s + args.batch_size])
-                loss = (loss_fn(net(torch.from_numpy(xb)), yb) * wb).mean()
+                if args.adversary_weight > 0:
+                    emb = net.embed(torch.from_numpy(xb))
+                    logits = net.head(net.dropout(emb)).squeeze(1)
+                    domain = torch.from_numpy(win_set[s : s + args.batch_size])
+                    loss = loss_fn(logits, yb) + set_loss(adversary(emb), domain)
+                else:
+                    loss = loss_fn(net(torch.from_numpy(xb)), yb)
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(yb)
@@ -264,13 +421,15 @@ def main(argv: list[str]) -> int:
             progress.remove_task(batch_task)
             sched.step()
             val_scores = record_scores(net, cache, val_idx)
-            thr, macc = best_threshold(val_labels, val_scores)
+            # Early stopping and the threshold follow the MEAN OVER SETS of validation
+            # MAcc: a pooled figure would be carried by training-e alone.
+            thr, macc = best_macro_threshold(val_labels, val_scores, val_sets)
             auc = binary_metrics(val_labels, val_scores, thr)["auc"]
             history.append(
                 {
                     "epoch": epoch,
                     "loss": total / len(win_idx),
-                    "val_macc": macc,
+                    "val_macro_macc": macc,
                     "val_auc": auc,
                     "val_threshold": thr,
                 }
@@ -289,12 +448,12 @@ def main(argv: list[str]) -> int:
                 task,
                 advance=1,
                 description=(
-                    f"epoch {epoch} loss {total / len(win_idx):.3f} val MAcc {macc:.3f} "
+                    f"epoch {epoch} loss {total / len(win_idx):.3f} val macro MAcc {macc:.3f} "
                     f"AUC {auc:.3f} (best {best['macc']:.3f} @ {best['epoch']})"
                 ),
             )
             progress.console.print(
-                f"epoch {epoch:2d} loss {total / len(win_idx):.4f} val macc {macc:.4f} "
+                f"epoch {epoch:2d} loss {total / len(win_idx):.4f} val macro macc {macc:.4f} "
                 f"auc {auc:.4f} thr {thr:.3f}"
             )
             if epoch - best["epoch"] >= args.patience:
@@ -302,7 +461,11 @@ def main(argv: list[str]) -> int:
 
     net.load_state_dict(best["state"])
     val_scores = record_scores(net, cache, val_idx)
-    threshold, _ = best_threshold(val_labels, val_scores)  # chosen on VALIDATION only
+    # chosen on VALIDATION only
+    threshold, _ = best_macro_threshold(val_labels, val_scores, val_sets)
+    test_scores = record_scores(net, cache, test_idx) if test_idx else np.zeros(0)
+    test_sets = [records[i].set_name for i in test_idx]
+    test_labels = [records[i].label for i in test_idx]
     report: dict[str, Any] = {
         "seed": args.seed,
         "holdout_sets": args.holdout_set,
@@ -313,15 +476,26 @@ def main(argv: list[str]) -> int:
         "threshold": threshold,
         "counts": {p: len(v) for p, v in parts.items()},
         "features": params.to_dict(),
+        "arch": args.arch,
         "argv": argv,
         "validation": _per_set(records, val_idx, val_scores, threshold),
-        "test": _per_set(records, test_idx, record_scores(net, cache, test_idx), threshold)
+        "validation_macro_macc": macro_macc(val_labels, val_scores, val_sets, threshold),
+        "test": _per_set(records, test_idx, test_scores, threshold) if test_idx else {},
+        "test_macro_macc": macro_macc(test_labels, test_scores, test_sets, threshold)
         if test_idx
-        else {},
+        else None,
         "history": history,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": net.state_dict(), "widths": net.widths}, args.out / "checkpoint.pt")
+    torch.save(
+        {
+            "state_dict": net.state_dict(),
+            "arch": args.arch,
+            "widths": net.widths,
+            "in_channels": net.in_channels,
+        },
+        args.out / "checkpoint.pt",
+    )
     (args.out / "split.json").write_text(json.dumps(split, indent=0, sort_keys=True))
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     for part in ("validation", "test"):
@@ -334,5 +508,8 @@ def main(argv: list[str]) -> int:
         summary = {k: v for k, v in report.items() if k != "history"}
         summary["argv"] = ["hrmon", "train", *argv]
         merge_metrics(Path(__file__).parent / "metrics.json", args.save_metrics, summary)
-    print(f"threshold (max validation MAcc): {threshold:.4f}; wrote {args.out}")
+    print(
+        f"threshold (max validation macro MAcc): {threshold:.4f}; "
+        f"test macro MAcc {report['test_macro_macc']}; wrote {args.out}"
+    )
     return 0

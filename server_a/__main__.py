@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
 
     from server_a.app import create_app
     from server_a.core.config import Settings
-    from server_b.logging_config import log_config
+    from service_common.logging_config import log_config
 
     overrides: dict[str, Any] = {}
     if args.key_dir:

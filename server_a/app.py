@@ -20,9 +20,9 @@ from server_a.ratelimit import DeviceRateLimit, RateLimitSettings, TokenBuckets
 from server_a.services import Services
 from server_a.storage import Storage
 from server_a.zero_leakage_worker import worker_for_mode
-from server_b.body_limit import BodySizeLimit
-from server_b.metrics import install_metrics
-from server_b.noise import NoisePoolCache
+from service_common.body_limit import BodySizeLimit
+from service_common.metrics import install_metrics
+from service_common.noise import NoisePoolCache
 
 log = logging.getLogger("hrmon.server_a")
 

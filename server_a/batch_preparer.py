@@ -20,7 +20,7 @@ from protocol.keys import KeyShare
 from protocol.messages import CompareRequest, Pack, PhysicianPublicKey, ReadingTable
 from protocol.paillier import PublicKey, key_id
 from server_a.storage import WorkItem
-from server_b.noise import NoisePoolCache
+from service_common.noise import NoisePoolCache
 
 
 def decode_work_item(

@@ -41,8 +41,8 @@ from server_a.batch_preparer import (
 from server_a.events import Broadcaster
 from server_a.results import result_out
 from server_a.storage import Storage, WorkItem
-from server_b.noise import NoisePoolCache
-from server_b.signing import signature_headers
+from service_common.noise import NoisePoolCache
+from service_common.signing import signature_headers
 
 __all__ = ["BUnavailable", "ComparisonWorker", "PreparedBatch", "WorkerConfig"]
 

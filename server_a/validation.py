@@ -10,7 +10,7 @@ import hmac
 from protocol.ciphertext import CiphertextError, decode_ciphertext
 from protocol.messages import PhysicianPublicKey
 from protocol.paillier import PublicKey, key_id
-from server_b.keyfiles import minimum_key_bits
+from service_common.keyfiles import minimum_key_bits
 
 
 class InputRejected(ValueError):

@@ -38,8 +38,8 @@ from protocol.params import CHECKS_PER_READING
 from server_a.batch_preparer import decode_work_item, pack_groups
 from server_a.comparison_worker import BUnavailable, ComparisonWorker, PreparedBatch
 from server_a.storage import WorkItem
-from server_b.signing import signature_headers
-from server_b.zero_leakage_config import ZeroLeakageKeys, zero_leakage_keys
+from service_common.signing import signature_headers
+from service_common.zero_leakage_config import ZeroLeakageKeys, zero_leakage_keys
 
 Response = TypeVar("Response", bound=BaseModel)
 
@@ -207,7 +207,7 @@ def worker_for_mode(
     """The worker class for ``HRMON_COMPARISON_MODE`` (DGK public key loaded and checked).
 
     Raises:
-        server_b.keyfiles.KeyFileError: zero-leakage mode without a usable DGK key file.
+        service_common.keyfiles.KeyFileError: zero-leakage mode without a usable DGK key file.
     """
     keys = zero_leakage_keys(
         key_dir, secret=False, allow_insecure_test_keys=allow_insecure_test_keys

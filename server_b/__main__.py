@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
 
     from server_b.app import create_app
     from server_b.core.config import Settings
-    from server_b.logging_config import log_config
+    from service_common.logging_config import log_config
 
     try:
         settings = Settings(key_dir=args.key_dir) if args.key_dir else Settings()

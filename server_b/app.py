@@ -12,14 +12,14 @@ from pydantic import ValidationError
 
 from protocol.messages import CompareRequest, CompareResponse
 from protocol.paillier import key_id
-from server_b.body_limit import BodySizeLimit
 from server_b.compare import FieldError, answer_packs, decode_request
 from server_b.core.config import Settings, get_settings
-from server_b.keyfiles import minimum_key_bits
-from server_b.metrics import install_metrics
-from server_b.noise import NoisePoolCache
-from server_b.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from server_b.zero_leakage_routes import mount_zero_leakage
+from service_common.body_limit import BodySizeLimit
+from service_common.keyfiles import minimum_key_bits
+from service_common.metrics import install_metrics
+from service_common.noise import NoisePoolCache
+from service_common.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 _COMPARE_OPENAPI: dict[str, Any] = {
     "requestBody": {

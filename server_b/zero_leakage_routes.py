@@ -28,7 +28,7 @@ from protocol.messages_zero_leakage import (
 )
 from protocol.paillier import PublicKey, key_id
 from server_b.compare import FieldError
-from server_b.zero_leakage_config import ZeroLeakageKeys, zero_leakage_keys
+from service_common.zero_leakage_config import ZeroLeakageKeys, zero_leakage_keys
 
 Noise = Callable[[PublicKey], int]
 
@@ -212,7 +212,7 @@ def mount_zero_leakage(
     """Add the two endpoints when ``HRMON_COMPARISON_MODE=zero-leakage`` (else nothing).
 
     Raises:
-        server_b.keyfiles.KeyFileError: zero-leakage mode without a usable DGK key file.
+        service_common.keyfiles.KeyFileError: zero-leakage mode without a usable DGK key file.
     """
     keys = zero_leakage_keys(
         key_dir, secret=True, allow_insecure_test_keys=allow_insecure_test_keys

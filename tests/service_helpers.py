@@ -14,7 +14,7 @@ from protocol.ciphertext import encode_ciphertext
 from protocol.keys import KeyShare
 from protocol.messages import CompareRequest, Pack, PhysicianPublicKey, ReadingTable
 from protocol.paillier import NoisePool, PublicKey, encrypt, key_id
-from server_b.signing import signature_headers
+from service_common.signing import signature_headers
 from tests.conftest import physician_key, system_key
 
 

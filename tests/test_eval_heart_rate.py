@@ -14,7 +14,7 @@ from scipy.io import savemat
 from client.eval_heart_rate import main, rate_from_beats, s1_truth
 
 SAMPLES = Path(__file__).resolve().parent.parent / "client" / "samples"
-LISTED = json.loads((SAMPLES / "samples.json").read_text())["samples"][:3]
+LISTED = json.loads((SAMPLES / "samples.json").read_text())["heart_rate_fixtures"][:3]
 RATE = 2000
 
 

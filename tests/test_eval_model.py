@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.evaluate import auc_score, best_threshold, binary_metrics, main
+from model.evaluate import (
+    auc_score,
+    best_macro_threshold,
+    best_threshold,
+    binary_metrics,
+    macro_macc,
+    main,
+    roc_points,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PHYSIONET = REPO_ROOT.parent / "shared" / "data" / "physionet2016"
@@ -89,10 +97,22 @@ def test_eval_folder_of_sets_reports_per_set(
         shutil.copy(PHYSIONET / s / f"{n}.flac", tmp_path / s / f"{n}.flac")
         with (tmp_path / s / "REFERENCE.csv").open("a") as fh:
             fh.write(f"{n},{label}\n")
-    assert main([str(tmp_path), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(result["per_set"]) == {"training-a", "training-b", "training-e"}
-    assert result["per_set"]["training-a"]["n"] == 2
+    plots = tmp_path / "plots"
+    assert main([str(tmp_path), "--json", "--plots", str(plots)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(out[-1])
+    assert set(result["per_set"]) == {"a", "b", "e"}
+    assert result["per_set"]["a"]["n"] == 2
+    for m in result["per_set"].values():
+        assert {"n", "sensitivity", "specificity", "macc", "auc"} <= set(m)
+    # only training-a holds both classes, so the macro mean is its MAcc
+    assert result["macro_sets"] == ["a"]
+    assert result["macro_macc"] == pytest.approx(result["per_set"]["a"]["macc"])
+    assert any(line.startswith("macro") for line in out)
+    # one ROC per set with both classes, and the pooled one; real PNG files
+    written = sorted(p.name for p in plots.iterdir())
+    assert written == ["roc-a.png", "roc-overall.png"]
+    assert (plots / "roc-a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_eval_missing_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,3 +133,26 @@ def test_metrics_by_hand() -> None:
     thr, macc = best_threshold(labels, scores)
     assert binary_metrics(labels, scores, thr)["macc"] == pytest.approx(macc)
     assert macc >= m["macc"]
+
+
+def test_macro_macc_weighs_each_set_once() -> None:
+    # set a: perfect at 0.5; set e (many recordings): all wrong at 0.5
+    labels = [1, 0] + [1] * 5 + [0] * 5
+    scores = [0.9, 0.1] + [0.2] * 5 + [0.8] * 5
+    sets = ["a", "a"] + ["e"] * 10
+    assert macro_macc(labels, scores, sets, 0.5) == pytest.approx((1.0 + 0.0) / 2)
+    # c is reported elsewhere but never averaged in
+    assert macro_macc([1, 0], [0.9, 0.1], ["c", "c"], 0.5) != macro_macc(
+        [1, 0], [0.9, 0.1], ["c", "c"], 0.5
+    )  # NaN: no macro set present
+    thr, best = best_macro_threshold(labels, scores, sets)
+    assert macro_macc(labels, scores, sets, thr) == pytest.approx(best)
+    assert best >= 0.5
+
+
+def test_roc_points_end_at_the_corners_and_match_auc() -> None:
+    labels = [1, 1, 1, 0, 0]
+    scores = [0.9, 0.6, 0.2, 0.7, 0.1]
+    fpr, tpr = roc_points(labels, scores)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(auc_score(labels, scores))

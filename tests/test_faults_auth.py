@@ -14,7 +14,7 @@ import httpx
 import jwt
 import pytest
 
-from server_b.signing import signature_headers
+from service_common.signing import signature_headers
 from tests.fault_support import World, running_world, stored_readings
 from tests.service_helpers import (
     PASSWORD,

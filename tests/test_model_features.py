@@ -28,7 +28,7 @@ def _noise(n: int, seed: int = 0) -> np.ndarray:
 
 def test_window_shape_and_normalisation() -> None:
     f = window_features(_noise(WIN))
-    assert f.shape == (DEFAULT_PARAMS.n_mels, DEFAULT_PARAMS.n_frames) == (32, 498)
+    assert f.shape == (DEFAULT_PARAMS.n_channels, DEFAULT_PARAMS.n_frames)
     assert f.dtype == np.float32
     assert abs(float(f.mean())) < 1e-4
     assert abs(float(f.std()) - 1.0) < 1e-3
@@ -75,7 +75,7 @@ def test_window_starts_cover_the_tail() -> None:
 def test_recording_windows_tiles_short_recordings() -> None:
     x = _noise(3 * RATE)
     feats = recording_windows(x)
-    assert feats.shape == (1, 1, 32, 498)
+    assert feats.shape == (1, 1, DEFAULT_PARAMS.n_channels, DEFAULT_PARAMS.n_frames)
     np.testing.assert_array_equal(feats[0, 0], window_features(np.resize(x, WIN)))
 
 
@@ -97,7 +97,24 @@ def test_subject_rules() -> None:
     assert subject_of("a", "a0001", "C45S1", "") == "a:C45"
     assert subject_of("b", "b0001", "S98f2_data", "98") == "b:98"
     assert subject_of("d", "d0010", "C014PRAU2", "") == subject_of("d", "d0004", "C014PRAU", "")
-    assert subject_of("e", "e00002", "e01430", "") == "e:e00002"
+    # training-e: the appendix's raw record (several recordings cut from one person's)
+    assert subject_of("e", "e00002", "e01430", "raw198") == "e:raw198"
+    assert subject_of("e", "e01800", "", "") == "e:e01800"  # not in the appendix
+
+
+@pytest.mark.data
+def test_training_e_recordings_of_one_raw_record_are_one_subject(shared_data: Path) -> None:
+    from model.data import index_dataset
+
+    recs = [r for r in index_dataset(shared_data, ("e",))]
+    subjects = {r.subject for r in recs}
+    # 1748 appendix rows come from 273 raw records; 72 recordings are not in the appendix
+    assert len(subjects) < len(recs) / 3
+    split = split_by_subject(index_dataset(shared_data), seed=0)
+    parts: dict[str, set[str]] = {}
+    for r in recs:
+        parts.setdefault(r.subject, set()).add(split[r.name])
+    assert all(len(p) == 1 for p in parts.values())
 
 
 def _records() -> list[Record]:

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server_b.signing import signature_headers
+from service_common.signing import signature_headers
 from tests.fault_support import World, running_world
 from tests.service_helpers import ab_secret, bearer, enrolment_headers
 

@@ -17,9 +17,9 @@ from client.launcher import launch_servers, write_key_dir
 from protocol.encoding import to_zn
 from server_b.app import create_app as create_b_app
 from server_b.core.config import Settings as BSettings
-from server_b.keyfiles import KeyFileError
-from server_b.signing import signature_headers
-from server_b.zero_leakage_config import DGK_SECRET_FILE_NAME, write_dgk_key_files
+from service_common.keyfiles import KeyFileError
+from service_common.signing import signature_headers
+from service_common.zero_leakage_config import DGK_SECRET_FILE_NAME, write_dgk_key_files
 from tests.service_helpers import (
     bearer,
     expected_bit,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PACKAGES = ["protocol", "client", "server_a", "server_b", "model", "bench"]
+PACKAGES = ["protocol", "service_common", "client", "server_a", "server_b", "model", "bench"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

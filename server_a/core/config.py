@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol.keys import KeyShare
 from protocol.paillier import key_id
-from server_b.keyfiles import KeyFileError, load_secret, load_share
+from service_common.keyfiles import KeyFileError, load_secret, load_share
 
 
 class Settings(BaseSettings):

@@ -9,7 +9,7 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol.keys import KeyShare
-from server_b.keyfiles import load_secret, load_share
+from service_common.keyfiles import load_secret, load_share
 
 SHARE_FILE_NAME = "share_b.json"
 AB_SECRET_FILE_NAME = "ab_secret"  # noqa: S105 (a file name)

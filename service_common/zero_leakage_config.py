@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol import dgk
 from protocol.params import MIN_KEY_BITS
-from server_b.keyfiles import INSECURE_TEST_MIN_BITS, KeyFileError
+from service_common.keyfiles import INSECURE_TEST_MIN_BITS, KeyFileError
 
 DGK_SECRET_FILE_NAME = "dgk_b.json"  # noqa: S105 (a file name)
 DGK_PUBLIC_FILE_NAME = "dgk_public.json"

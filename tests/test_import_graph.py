@@ -1,0 +1,53 @@
+"""The import graph, read from the code itself (an AST walk, lazy imports included).
+
+Server A and server B are peers: neither imports the other; what both need lives in
+``service_common``. ``protocol`` is pure: it imports nothing else of the project.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("protocol", "service_common", "server_a", "server_b", "client", "model", "bench")
+
+
+def imports_of(package: str) -> set[tuple[str, str]]:
+    """(module file, imported top-level project package) for every import in ``package``."""
+    found: set[tuple[str, str]] = set()
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in PACKAGES:
+                    found.add((str(path.relative_to(ROOT)), top))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "allowed"),
+    [
+        ("protocol", {"protocol"}),
+        ("service_common", {"service_common", "protocol"}),
+        ("server_a", {"server_a", "service_common", "protocol"}),
+        ("server_b", {"server_b", "service_common", "protocol"}),
+    ],
+)
+def test_package_imports_only_what_it_may(package: str, allowed: set[str]) -> None:
+    wrong = sorted((f, top) for f, top in imports_of(package) if top not in allowed)
+    assert not wrong, f"{package} imports outside {sorted(allowed)}: {wrong}"
+
+
+def test_the_walk_sees_real_imports() -> None:
+    # the checker itself can fail: server A does import protocol and service_common
+    tops = {top for _, top in imports_of("server_a")}
+    assert {"protocol", "service_common"} <= tops
