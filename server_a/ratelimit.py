@@ -7,7 +7,6 @@ the request reaches the database; over the limit: 429 with ``Retry-After`` (seco
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from collections import OrderedDict
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service_common.body_limit import send_json_error
 
 READINGS_PATH = "/v1/readings"
 
@@ -88,18 +89,9 @@ class DeviceRateLimit:
 
 async def _too_many(send: Send, wait_s: float) -> None:
     retry_after = str(max(1, math.ceil(wait_s)))
-    body = json.dumps(
-        {"detail": f"rate limit: too many readings from this device; retry in {retry_after} s"}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", retry_after.encode()),
-            ],
-        }
+    await send_json_error(
+        send,
+        429,
+        f"rate limit: too many readings from this device; retry in {retry_after} s",
+        [(b"retry-after", retry_after.encode())],
     )
-    await send({"type": "http.response.body", "body": body})
