@@ -71,6 +71,10 @@ class WorkerConfig:
     noise_pool_size: int = 32
 
 
+STOP_ATTEMPTS = 5
+STOP_WAIT_S = 2.0
+
+
 class ComparisonWorker:
     """Drives the comparison for every pending reading; one per server A process."""
 
@@ -139,9 +143,15 @@ class ComparisonWorker:
     async def stop(self) -> None:
         """Cancel the loop and in-flight batches (their readings stay pending)."""
         tasks = [t for t in (self._task, *self._batches) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        pending: set[asyncio.Task[None]] = set(tasks)
+        for _attempt in range(STOP_ATTEMPTS):  # a cancel can be lost in a race: re-send it
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=STOP_WAIT_S)
+            if not pending:
+                break
+        if pending:
+            log.error("comparison worker: %d task(s) did not stop", len(pending))
         if self._http is not None:
             await self._http.aclose()
         if self._processes is not None:
@@ -177,8 +187,12 @@ class ComparisonWorker:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a
+            # cancel that arrives as its inner wait finishes (cpython gh-86296), and the
+            # loop then outlived stop() - a rare hang in the tests' teardown.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.config.poll_interval_s)
+                async with asyncio.timeout(self.config.poll_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
             delay = self._backoff_until - loop.time()
             if delay > 0:

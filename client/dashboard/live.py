@@ -89,8 +89,9 @@ class LiveRelay:
         try:
             yield sse("status", {"state": "connecting", "message": "connecting to server A"})
             while True:
-                try:
-                    message = await asyncio.wait_for(queue.get(), self._ping_s)
+                try:  # asyncio.timeout: wait_for can swallow a cancel on 3.11 (gh-86296)
+                    async with asyncio.timeout(self._ping_s):
+                        message = await queue.get()
                 except TimeoutError:
                     message = ": ping\n\n"  # lets both ends notice a dead connection
                 if message is None:

@@ -24,8 +24,9 @@ async def events(physician: CurrentPhysician, services: ServicesDep) -> Streamin
         with broadcaster.subscribe(physician_id) as queue:
             yield ": connected\n\n"
             while True:
-                try:
-                    result = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
+                try:  # asyncio.timeout: wait_for can swallow a cancel on 3.11 (gh-86296)
+                    async with asyncio.timeout(KEEPALIVE_S):
+                        result = await queue.get()
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
