@@ -135,12 +135,12 @@ def macro_macc(
     y = np.asarray(labels, dtype=np.int64)
     s = np.asarray(scores, dtype=np.float64)
     names = np.asarray(sets)
-    values = []
-    for set_name in MACRO_SETS:
-        mask = names == set_name
-        if (y[mask] == 1).any() and (y[mask] == 0).any():
-            values.append(binary_metrics(y[mask], s[mask], threshold)["macc"])
-    return float(np.mean(values)) if values else float("nan")
+    per_set = {
+        name: binary_metrics(y[names == name], s[names == name], threshold)
+        for name in MACRO_SETS
+        if (names == name).any()
+    }
+    return macro_of(per_set)
 
 
 def best_macro_threshold(

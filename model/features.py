@@ -280,11 +280,11 @@ def recording_windows(signal: npt.ArrayLike, params: FeatureParams = DEFAULT_PAR
     if x.shape[0] < win:
         x = np.resize(x, win)  # np.resize repeats the data cyclically
     starts = window_starts(x.shape[0], params)
-    centres = params.frame_centres()
     if params.segment_states:
         from model.segmentation import segment
 
         seq = segment(x, params.sample_rate)
+        centres = params.frame_centres()
         feats = [
             window_features(x[s : s + win], params, states_at(seq, s + centres, params.sample_rate))
             for s in starts

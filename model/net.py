@@ -61,7 +61,11 @@ class _PooledCNN(nn.Module):
         Returns:
             ``(batch,)`` logits.
         """
-        logits: torch.Tensor = self.head(self.dropout(self.embed(x))).squeeze(1)
+        return self.classify(self.embed(x))
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch,)`` from :meth:`embed`'s output (dropout, linear head)."""
+        logits: torch.Tensor = self.head(self.dropout(embedding)).squeeze(1)
         return logits
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

@@ -397,23 +397,21 @@ def main(argv: list[str]) -> int:
                 params,
                 args.augment_prob,
             )
-            win_idx = np.arange(len(win_lab))
+            n_windows = len(win_lab)
             net.train()
             total = 0.0
-            batch_task = progress.add_task(f"  batches {epoch}", total=len(win_idx))
-            for s in range(0, len(win_idx), args.batch_size):
+            batch_task = progress.add_task(f"  batches {epoch}", total=n_windows)
+            for s in range(0, n_windows, args.batch_size):
                 xb = _spec_augment(
                     win_feats[s : s + args.batch_size, None].copy(), rng, params.n_mels
                 )
                 yb = torch.from_numpy(win_lab[s : s + args.batch_size])
                 opt.zero_grad()
+                emb = net.embed(torch.from_numpy(xb))
+                loss = loss_fn(net.classify(emb), yb)
                 if args.adversary_weight > 0:
-                    emb = net.embed(torch.from_numpy(xb))
-                    logits = net.head(net.dropout(emb)).squeeze(1)
                     domain = torch.from_numpy(win_set[s : s + args.batch_size])
-                    loss = loss_fn(logits, yb) + set_loss(adversary(emb), domain)
-                else:
-                    loss = loss_fn(net(torch.from_numpy(xb)), yb)
+                    loss = loss + set_loss(adversary(emb), domain)
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(yb)
@@ -428,7 +426,7 @@ def main(argv: list[str]) -> int:
             history.append(
                 {
                     "epoch": epoch,
-                    "loss": total / len(win_idx),
+                    "loss": total / n_windows,
                     "val_macro_macc": macc,
                     "val_auc": auc,
                     "val_threshold": thr,
@@ -448,12 +446,12 @@ def main(argv: list[str]) -> int:
                 task,
                 advance=1,
                 description=(
-                    f"epoch {epoch} loss {total / len(win_idx):.3f} val macro MAcc {macc:.3f} "
+                    f"epoch {epoch} loss {total / n_windows:.3f} val macro MAcc {macc:.3f} "
                     f"AUC {auc:.3f} (best {best['macc']:.3f} @ {best['epoch']})"
                 ),
             )
             progress.console.print(
-                f"epoch {epoch:2d} loss {total / len(win_idx):.4f} val macro macc {macc:.4f} "
+                f"epoch {epoch:2d} loss {total / n_windows:.4f} val macro macc {macc:.4f} "
                 f"auc {auc:.4f} thr {thr:.3f}"
             )
             if epoch - best["epoch"] >= args.patience:
