@@ -1,8 +1,10 @@
 """The baseline protocol run in one process, party by party, as the bench times it.
 
-Each function is one party's share of the work, called with the same arguments the
-services would use; noise comes from :class:`Pools` (pre-filled or empty, in which case
-every ``take`` computes fresh randomness inline, i.e. the cost of a refill).
+Each step function is one party's share of the work (``bench.steps`` times them one by
+one); :func:`check_readings` runs a batch through the mode objects the servers use
+(``protocol.modes``), with B behind an in-memory transport. Noise comes from
+:class:`Pools` (pre-filled or empty, in which case every ``take`` computes fresh
+randomness inline, i.e. the cost of a refill).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from dataclasses import dataclass, field
 
 from bench.keys import BenchKeys
 from protocol import comparison as cmp
+from protocol.ciphertext import decode_ciphertext
+from protocol.modes.baseline import BaselineA, BaselineB
+from protocol.modes.memory import answers_in_order, compare_in_memory, jobs_for
 from protocol.paillier import NoisePool, PublicKey, decrypt, encrypt
 
 LOW, HIGH, THRESHOLD = 600, 1000, 5000
@@ -42,6 +47,14 @@ class Pools:
             NoisePool(keys.pk_physician, 0),
             NoisePool(keys.pk, 0),
         )
+
+    def a_noise(self, key: PublicKey) -> int:
+        """A's r^N: the pack's under the system key, the tables' under pk_D."""
+        return (self.a_system if key.n == self.a_system.public_key.n else self.a_physician).take()
+
+    def b_noise(self, _: PublicKey) -> int:
+        """B's r^N for re-randomising an answer under pk_D."""
+        return self.b_physician.take()
 
     def fill_for(self, readings: int) -> None:
         """Pre-compute enough noise for ``readings`` readings."""
@@ -89,24 +102,12 @@ def a_prepare(
     keys: BenchKeys, reading: cmp.EncryptedReading, bounds: cmp.EncryptedBounds, pools: Pools
 ) -> cmp.PreparedReading:
     """A: steps a1, a2, a4 for one reading."""
-    return cmp.prepare_reading(keys.pk, keys.pk_physician, reading, bounds, pools.a_physician)
+    return cmp.prepare_reading(keys.pk, keys.pk_physician, reading, bounds, pools.a_physician.take)
 
 
 def a_pack(keys: BenchKeys, group: Sequence[cmp.PreparedReading], pools: Pools) -> int:
     """A: step a3 for a group of readings (at most ``readings_per_pack``)."""
     return cmp.a3_pack(keys.pk, [s for p in group for s in p.slots], pools.a_system.take())
-
-
-def b_answer(
-    keys: BenchKeys, group: Sequence[cmp.PreparedReading], pack: int, pdec1: int, pools: Pools
-) -> list[int]:
-    """B: steps b1-b3 for one pack."""
-
-    def noise(_: PublicKey) -> int:
-        return pools.b_physician.take()
-
-    tables = [(keys.pk_physician, p.answer_table) for p in group]
-    return cmp.b_answer_pack(keys.share_b, keys.pk, pack, pdec1, tables, noise)
 
 
 PartialDecryptions = Callable[[BenchKeys, int], tuple[int, int]]
@@ -124,17 +125,17 @@ def check_readings(
     bounds: cmp.EncryptedBounds,
     pools: Pools,
 ) -> list[int]:
-    """Server side (A and B) for a batch: prepare, pack ``readings_per_pack`` a ciphertext,
-    both partial decryptions, B's answers. Returns Enc_pkD(bit) per reading, in order."""
-    prepared = [a_prepare(keys, r, bounds, pools) for r in readings]
-    per_pack = cmp.readings_per_pack(keys.pk)
-    answers: list[int] = []
-    for start in range(0, len(prepared), per_pack):
-        group = prepared[start : start + per_pack]
-        pack = a_pack(keys, group, pools)
-        pdec1 = keys.share_a.partial_decrypt(pack)
-        answers.extend(b_answer(keys, group, pack, pdec1, pools))
-    return answers
+    """Server side (A and B) for a batch, through the baseline mode's two halves: packs
+    of ``readings_per_pack``, both partial decryptions, B's answers. Returns
+    Enc_pkD(bit) per reading, in order."""
+    mode_a = BaselineA(keys.share_a, pools.a_noise)
+    mode_b = BaselineB(keys.share_b, keys.pk_physician.n.bit_length(), pools.b_noise)
+    jobs = jobs_for(readings, bounds, keys.pk_physician)
+    outcome, _ = compare_in_memory(mode_a, mode_b, jobs)
+    answers = answers_in_order(outcome, jobs)
+    if None in answers:
+        raise AssertionError("an honest reading was rejected by the guard bits")
+    return [decode_ciphertext(keys.pk_physician, a, "answer") for a in answers if a is not None]
 
 
 def physician_decrypt(keys: BenchKeys, answer: int) -> int:

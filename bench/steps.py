@@ -126,7 +126,7 @@ def measure_steps(keys: BenchKeys, repeats: int) -> list[StepResult]:
         (
             "A",
             "a4 answer table (pooled)",
-            lambda: cmp.a4_answer_table(keys.pk_physician, blinding.flips, pools.a_physician),
+            lambda: cmp.a4_answer_table(keys.pk_physician, blinding.flips, pools.a_physician.take),
         ),
         ("A", "a3 pack (pooled)", lambda: pl.a_pack(keys, [prepared], pools)),
         ("A", "PDec_1", lambda: keys.share_a.partial_decrypt(pack)),

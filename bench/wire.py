@@ -15,6 +15,8 @@ from bench.keys import BenchKeys
 from protocol import comparison as cmp
 from protocol import messages as msg
 from protocol.ciphertext import encode_ciphertext
+from protocol.modes.baseline import BaselineA, BaselineB
+from protocol.modes.memory import jobs_for
 from protocol.paillier import encrypt, key_id
 
 
@@ -36,36 +38,17 @@ class WireRow:
 
 
 def _compare_bodies(keys: BenchKeys, readings: int) -> tuple[int, int]:
+    """The baseline mode's request for one pack of ``readings`` and B's answer."""
     work = pl.make_workload(keys, readings)
     pools = pl.Pools.empty(keys)
     encrypted = [pl.device_encrypt(keys, hr, s, pools) for hr, s in work.plain]
-    prepared = [pl.a_prepare(keys, r, work.bounds, pools) for r in encrypted]
-    pack = pl.a_pack(keys, prepared, pools)
-    pdec1 = keys.share_a.partial_decrypt(pack)
-    answers = pl.b_answer(keys, prepared, pack, pdec1, pools)
-    pk, pk_d = keys.pk, keys.pk_physician
-    physician_key = msg.PhysicianPublicKey(key_id=key_id(pk_d), n=hex(pk_d.n))
-    request = msg.CompareRequest(
-        system_key_id=key_id(pk),
-        physician_keys=[physician_key],
-        packs=[
-            msg.Pack(
-                ciphertext=encode_ciphertext(pk, pack),
-                pdec1=encode_ciphertext(pk, pdec1),
-                readings=[
-                    msg.ReadingTable(
-                        physician_key_id=key_id(pk_d),
-                        table=[encode_ciphertext(pk_d, c) for c in p.answer_table],
-                    )
-                    for p in prepared
-                ],
-            )
-        ],
+    prepared = BaselineA(keys.share_a, pools.a_noise).prepare(
+        jobs_for(encrypted, work.bounds, keys.pk_physician)
     )
-    response = msg.CompareResponse(
-        packs=[msg.PackAnswer(status="ok", answers=[encode_ciphertext(pk_d, a) for a in answers])]
-    )
-    return len(request.model_dump_json()), len(response.model_dump_json())
+    assert prepared.request is not None and len(prepared.packs) == 1
+    mode_b = BaselineB(keys.share_b, keys.pk_physician.n.bit_length(), pools.b_noise)
+    response = mode_b.answer(prepared.request)
+    return len(prepared.request.model_dump_json()), len(response.model_dump_json())
 
 
 def measure_wire(keys: BenchKeys) -> list[WireRow]:

@@ -1,10 +1,10 @@
-"""The zero-leakage mode (#8) run in one process, party by party: for the bench and tests.
+"""The zero-leakage mode (#8) run in one process: for the bench and tests.
 
-:func:`run_zero_leakage_checks_in_memory` runs both rounds for a list of readings exactly
-as the services would (packs of whole readings, one B round trip per round for the whole
-batch) and returns the physician's ciphertexts together with what B saw, so the bench can
-time it and estimate B's leakage; :func:`record_zero_leakage_view` plugs the mode into
-``bench.modes``.
+:func:`run_zero_leakage_checks_in_memory` runs both rounds for a list of readings through
+the mode objects the servers use (``protocol.modes.zero_leakage``; packs of whole
+readings, one B call per round for the whole batch, B behind an in-memory transport) and
+returns the physician's ciphertexts with each party's seconds;
+:func:`record_zero_leakage_view` plugs the mode's view of B into ``bench.modes``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bench import modes
 from bench import pipeline as pl
@@ -21,7 +21,10 @@ from bench.stats import Summary, summarise
 from protocol import comparison as cmp
 from protocol import dgk
 from protocol import zero_leakage as zl
+from protocol.ciphertext import decode_ciphertext
 from protocol.keys import KeyShare
+from protocol.modes.memory import answers_in_order, compare_in_memory, jobs_for
+from protocol.modes.zero_leakage import ZeroLeakageA, ZeroLeakageB
 from protocol.paillier import (
     NoisePool,
     PublicKey,
@@ -34,14 +37,6 @@ from protocol.params import CHECKS_PER_READING
 
 BENCH_DGK_BITS = {1024: (1024, 160)}
 """DGK (n bits, t) per system key size: tests at 1024 bits use a small DGK key too."""
-
-
-@dataclass
-class BView:
-    """Everything B saw, per check: the opened masked value z and its share u."""
-
-    masked: list[int] = field(default_factory=list)
-    shares: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -58,12 +53,10 @@ class ZeroLeakageRun:
 
     Attributes:
         answers: Enc_pkD(bit) per reading, in input order (None: caught by the guard bits).
-        view: B's view, per check of the readings that were answered.
         times: CPU-bound seconds per party (the wire is not included).
     """
 
     answers: list[int | None]
-    view: BView
     times: PartyTimes
 
 
@@ -77,75 +70,6 @@ def dgk_key_for(system_bits: int) -> dgk.DgkSecretKey:
     return dgk.generate_dgk_keypair(n_bits, t)
 
 
-def _answer_group(
-    pk: PublicKey,
-    share_a: KeyShare,
-    share_b: KeyShare,
-    dgk_sk: dgk.DgkSecretKey,
-    pk_physicians: Sequence[PublicKey],
-    differences: Sequence[Sequence[int]],
-    noise: Callable[[PublicKey], int],
-    params: zl.ZeroLeakageParams,
-    view: BView,
-    times: PartyTimes,
-) -> list[int | None]:
-    """Both rounds for readings that fit ``ceil(len / per_pack)`` packs, one batch."""
-    per_pack = zl.readings_per_pack(pk, params)
-    dgk_pk = dgk_sk.public
-    started = time.perf_counter()
-    # round 1, A: masks, packs and PDec_1
-    packs: list[tuple[int, int, int, zl.Masks]] = []
-    for start in range(0, len(differences), per_pack):
-        group = [d for reading in differences[start : start + per_pack] for d in reading]
-        masks = zl.draw_masks(len(group), params)
-        pack = zl.a2_mask_and_pack(pk, group, masks, noise(pk), params)
-        packs.append((pack, share_a.partial_decrypt(pack), len(group), masks))
-    a_done = time.perf_counter()
-    times.a_seconds += a_done - started
-    # round 1, B: open every pack (a rejected pack answers nothing), encrypt bits
-    opened: list[list[int] | None] = []
-    for pack, pdec1, slots, _ in packs:
-        try:
-            opened.append(zl.b1_open_pack(share_b, pk, pack, pdec1, slots, params))
-        except zl.SlotOutOfBand:
-            opened.append(None)
-    masked = [z for zs in opened if zs is not None for z in zs]
-    bits = zl.b2_encrypt_bits(dgk_sk, masked, params) if masked else []
-    b_done = time.perf_counter()
-    times.b_seconds += b_done - a_done
-    # round 2, A: Veugen's terms and answer tables for the packs B accepted
-    kept = [
-        (masks, start)
-        for (_, _, _, masks), zs, start in zip(
-            packs, opened, range(0, len(differences), per_pack), strict=True
-        )
-        if zs is not None
-    ]
-    if not kept:
-        return [None] * len(differences)
-    all_masks = zl.Masks(
-        tuple(r for m, _ in kept for r in m.masks), tuple(f for m, _ in kept for f in m.flips)
-    )
-    answered = [
-        i for _, start in kept for i in range(start, min(start + per_pack, len(differences)))
-    ]
-    terms = zl.a3_bitwise_terms(dgk_pk, bits, all_masks, params)
-    keys_d = [pk_physicians[i] for i in answered]
-    tables = zl.a4_answer_tables(keys_d, all_masks, noise, params)
-    a2_done = time.perf_counter()
-    times.a_seconds += a2_done - b_done
-    # round 2, B: zero tests and table picks
-    shares = zl.b3_zero_test(dgk_sk, terms, params)
-    answers = zl.b4_pick_answers(list(zip(keys_d, tables, strict=True)), shares, noise)
-    times.b_seconds += time.perf_counter() - a2_done
-    view.masked.extend(masked)
-    view.shares.extend(shares)
-    out: list[int | None] = [None] * len(differences)
-    for i, answer in zip(answered, answers, strict=True):
-        out[i] = answer
-    return out
-
-
 def run_zero_leakage_checks_in_memory(
     system: tuple[PublicKey, KeyShare, KeyShare],
     dgk_sk: dgk.DgkSecretKey,
@@ -153,7 +77,6 @@ def run_zero_leakage_checks_in_memory(
     readings: Sequence[cmp.EncryptedReading],
     bounds: cmp.EncryptedBounds,
     noise: Callable[[PublicKey], int] = fresh_noise,
-    params: zl.ZeroLeakageParams = zl.DEFAULT_ZL_PARAMS,
 ) -> ZeroLeakageRun:
     """Range checks of ``readings`` against one patient's ``bounds`` in the zero-leakage mode.
 
@@ -168,25 +91,23 @@ def run_zero_leakage_checks_in_memory(
         readings: E(hr), E(score) per reading under the system key.
         bounds: the patient's E(lo), E(hi), E(tau).
         noise: r^N under a given key (a pool's ``take``); fresh by default.
-        params: sizes of the masked comparison.
 
     Returns:
-        Answers (Enc_pkD(bit) or None) in input order, B's view, and per-party seconds.
+        Answers (Enc_pkD(bit) or None) in input order and per-party seconds.
     """
-    pk, share_a, share_b = system
-    view, times = BView(), PartyTimes()
+    _, share_a, share_b = system
+    mode_a = ZeroLeakageA(share_a, dgk_sk.public, noise)
+    mode_b = ZeroLeakageB(share_b, dgk_sk, pk_physician.n.bit_length(), noise)
+    jobs = jobs_for(readings, bounds, pk_physician)
     started = time.perf_counter()
-    differences = [cmp.a1_differences(pk, reading, bounds) for reading in readings]
-    times.a_seconds += time.perf_counter() - started
-    keys_d = [pk_physician] * len(readings)
-    args = (pk, share_a, share_b, dgk_sk)
-    answers = _answer_group(*args, keys_d, differences, noise, params, view, times)
-    for i, answer in enumerate(answers):
-        if answer is None:  # isolate: alone in its pack, it spoils nobody else's bit
-            answers[i] = _answer_group(
-                *args, keys_d[i : i + 1], differences[i : i + 1], noise, params, view, times
-            )[0]
-    return ZeroLeakageRun(answers, view, times)
+    outcome, transport = compare_in_memory(mode_a, mode_b, jobs)
+    elapsed = time.perf_counter() - started
+    answers = [
+        None if text is None else decode_ciphertext(pk_physician, text, "answer")
+        for text in answers_in_order(outcome, jobs)
+    ]
+    times = PartyTimes(elapsed - transport.peer_seconds, transport.peer_seconds)
+    return ZeroLeakageRun(answers, times)
 
 
 def record_zero_leakage_view(keys: BenchKeys, checks: int) -> tuple[list[int], list[int]]:

@@ -34,6 +34,7 @@ from client.encrypt import EncodedRange, encode_range, encode_reading, expected_
 from client.errors import HrmonError
 from client.system_key import SystemPublicKey
 from protocol.params import DEFAULT_KEY_BITS
+from service_common.key_dir import ENROLMENT_TOKEN
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 TEST_KEY_BITS = 1024
@@ -205,7 +206,7 @@ class Demo:
         assert self.system is not None
         self.step("physician: key pair made locally; enrolling its public half with server A")
         physician_cli.keygen(self.physician_home, self.bits, insecure=self.insecure)
-        token = (self.key_dir / setup_keys.ENROLMENT_TOKEN).read_text().strip()
+        token = (self.key_dir / ENROLMENT_TOKEN).read_text().strip()
         physician_cli.enrol(
             self.physician_home, self.server_url, USERNAME, self.password, self.system, token
         )

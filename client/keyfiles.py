@@ -1,21 +1,17 @@
 """Reading and writing the small JSON and secret files the client tools keep.
 
-Secrets are created 0600 from the start (never chmod after writing) and replaced
-atomically, so a crash leaves the old file or the new one, never half of either.
+Writing is ``service_common.key_dir``'s (0600 from the start, atomic); here it refuses
+to replace a file unless told to, with the client's error type.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from client.errors import ConfigError
-
-SECRET_MODE = 0o600
-PUBLIC_MODE = 0o644
+from service_common import key_dir
 
 
 def write_file(path: Path, text: str, *, secret: bool, overwrite: bool = False) -> None:
@@ -24,21 +20,10 @@ def write_file(path: Path, text: str, *, secret: bool, overwrite: bool = False) 
     Raises:
         ConfigError: the file exists and ``overwrite`` is False.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not overwrite:
-        raise ConfigError(f"{path} already exists; refusing to overwrite it")
-    mode = SECRET_MODE if secret else PUBLIC_MODE
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        key_dir.write_file(path, text, secret=secret, overwrite=overwrite)
+    except FileExistsError:
+        raise ConfigError(f"{path} already exists; refusing to overwrite it") from None
 
 
 def write_json(path: Path, data: dict[str, Any], *, secret: bool, overwrite: bool = False) -> None:

@@ -8,9 +8,7 @@ them on exit. ``LocalServers.stop``/``start`` kill and restart one server for fa
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -25,20 +23,9 @@ from pathlib import Path
 import httpx
 
 from protocol.keys import KeyShare, generate_system_key
-from protocol.paillier import PublicKey, key_id
+from protocol.paillier import PublicKey
 from protocol.params import DEFAULT_KEY_BITS
-
-SECRET_MODE = 0o600
-
-
-def _write(path: Path, text: str, mode: int) -> None:
-    """Create ``path`` with ``mode`` from the start (no window with wider permissions)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
+from service_common.key_dir import write_system_files
 
 
 def write_key_dir(
@@ -57,15 +44,7 @@ def write_key_dir(
     Returns:
         ``directory``.
     """
-    public_key, share_a, share_b = system or generate_system_key(bits)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    n: int = public_key.n
-    public = {"key_id": key_id(public_key), "n": hex(n), "bits": n.bit_length()}
-    _write(directory / "system_public.json", json.dumps(public, indent=2) + "\n", 0o644)
-    _write(directory / "share_a.json", json.dumps(share_a.to_json(), indent=2) + "\n", SECRET_MODE)
-    _write(directory / "share_b.json", json.dumps(share_b.to_json(), indent=2) + "\n", SECRET_MODE)
-    for name in ("ab_secret", "jwt_secret", "enrolment_token"):
-        _write(directory / name, secrets.token_hex(32) + "\n", SECRET_MODE)
+    write_system_files(directory, system or generate_system_key(bits))
     return directory
 
 

@@ -6,27 +6,21 @@ Writes the files listed at the bottom of docs/api.md; every secret is 0600.
 from __future__ import annotations
 
 import argparse
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from client.errors import ConfigError, InputError, run_command
-from client.keyfiles import write_file, write_json
 from client.system_key import SystemPublicKey
 from protocol import dgk
 from protocol.keys import generate_system_key
 from protocol.params import DEFAULT_KEY_BITS, MIN_KEY_BITS
-from service_common.zero_leakage_config import write_dgk_key_files
-
-SYSTEM_PUBLIC = "system_public.json"
-SHARE_A = "share_a.json"
-SHARE_B = "share_b.json"
-# File names, not secrets.
-AB_SECRET = "ab_secret"  # noqa: S105
-JWT_SECRET = "jwt_secret"  # noqa: S105
-ENROLMENT_TOKEN = "enrolment_token"  # noqa: S105
-ALL_FILES = (SYSTEM_PUBLIC, SHARE_A, SHARE_B, AB_SECRET, JWT_SECRET, ENROLMENT_TOKEN)
-SECRET_BYTES = 32
+from service_common.key_dir import (
+    SHARE_A,
+    SHARE_B,
+    SYSTEM_FILES,
+    write_dgk_key_files,
+    write_system_files,
+)
 
 
 @dataclass(frozen=True)
@@ -66,23 +60,19 @@ def run_setup(
         )
     if bits < 512 or bits % 2:
         raise InputError(f"--bits {bits} is not a usable even modulus size (>= 512)")
-    existing = [name for name in ALL_FILES if (directory / name).exists()]
+    existing = [name for name in SYSTEM_FILES if (directory / name).exists()]
     if existing and not force:
         raise ConfigError(
             f"{directory} already holds {', '.join(existing)}; refusing to overwrite keys "
             "(--force replaces them, and every enrolled device and physician with them)"
         )
-    public_key, share_a, share_b = generate_system_key(bits)
-    system = SystemPublicKey.from_public_key(public_key)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_json(directory / SHARE_A, share_a.to_json(), secret=True, overwrite=force)
-    write_json(directory / SHARE_B, share_b.to_json(), secret=True, overwrite=force)
-    del share_a, share_b
-    for name in (AB_SECRET, JWT_SECRET, ENROLMENT_TOKEN):
-        write_file(
-            directory / name, secrets.token_hex(SECRET_BYTES) + "\n", secret=True, overwrite=force
-        )
-    write_json(directory / SYSTEM_PUBLIC, system.to_json(), secret=False, overwrite=force)
+    keys = generate_system_key(bits)
+    system = SystemPublicKey.from_public_key(keys[0])
+    try:
+        write_system_files(directory, keys, overwrite=force)
+    except FileExistsError as exc:  # made between the check above and now
+        raise ConfigError(f"{exc} already exists; refusing to overwrite it") from None
+    del keys
     if zero_leakage:
         # DGK modulus as large as the system modulus; small only with small test keys.
         subgroup_bits = dgk.DGK_SUBGROUP_BITS if bits >= MIN_KEY_BITS else 160

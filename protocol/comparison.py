@@ -22,7 +22,6 @@ import gmpy2
 
 from protocol.keys import KeyShare, combine_partial_decryptions
 from protocol.paillier import (
-    NoisePool,
     PublicKey,
     encrypt,
     fresh_noise,
@@ -147,12 +146,12 @@ def a3_pack(
 
 
 def a4_answer_table(
-    pk_physician: PublicKey, flips: Sequence[int], noise: NoisePool
+    pk_physician: PublicKey, flips: Sequence[int], noise: Callable[[], int]
 ) -> tuple[int, ...]:
-    """Step a4: Enc_pkD(OR_i(u_i xor c_i)) for every possible u, each with fresh randomness."""
+    """Step a4: Enc_pkD(OR_i(u_i xor c_i)) for every possible u, each with a fresh r^N
+    from ``noise`` (a pool's ``take``)."""
     return tuple(
-        encrypt(pk_physician, result_for_signs(flips, u), noise.take())
-        for u in range(1 << len(flips))
+        encrypt(pk_physician, result_for_signs(flips, u), noise()) for u in range(1 << len(flips))
     )
 
 
@@ -161,7 +160,7 @@ def prepare_reading(
     pk_physician: PublicKey,
     reading: EncryptedReading,
     bounds: EncryptedBounds,
-    physician_noise: NoisePool,
+    physician_noise: Callable[[], int],
     params: ComparisonParams = DEFAULT_PARAMS,
 ) -> PreparedReading:
     """Steps a1, a2 and a4 for one reading; the same work whatever its values."""

@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hrmon server a", description="Run server A.")
@@ -30,11 +28,9 @@ def main(argv: list[str]) -> int:
         0 after a clean shutdown, 2 when the configuration is refused.
     """
     args = _parser().parse_args(argv)
-    import uvicorn
-
     from server_a.app import create_app
     from server_a.core.config import Settings
-    from service_common.logging_config import log_config
+    from service_common.serve import serve
 
     overrides: dict[str, Any] = {}
     if args.key_dir:
@@ -43,22 +39,14 @@ def main(argv: list[str]) -> int:
         overrides["database_url"] = args.database_url
     if args.server_b_url:
         overrides["server_b_url"] = args.server_b_url
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False, include_input=False):
-            print(f"server A refuses to start: {error['msg']}", file=sys.stderr)
-        return 2
-    uvicorn.run(
-        create_app(settings),
+    return serve(
+        "server A",
+        lambda: Settings(**overrides),
+        create_app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        log_config=log_config(args.log_level),
-        workers=1,  # the event broadcast and the comparison worker live in this process
-        timeout_graceful_shutdown=5,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,14 +12,13 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from server_a.api.main import api_router
-from server_a.comparison_worker import WorkerConfig
+from server_a.comparison_worker import ComparisonWorker
 from server_a.core.config import Settings, get_settings
 from server_a.events import Broadcaster
 from server_a.metrics import a_metrics
-from server_a.ratelimit import DeviceRateLimit, RateLimitSettings, TokenBuckets
+from server_a.ratelimit import DeviceRateLimit, TokenBuckets
 from server_a.services import Services
 from server_a.storage import Storage
-from server_a.zero_leakage_worker import worker_for_mode
 from service_common.body_limit import BodySizeLimit
 from service_common.metrics import install_metrics
 from service_common.noise import NoisePoolCache
@@ -36,35 +35,16 @@ def create_app(
         settings: checked configuration (key files already loaded).
         b_transport: how to reach server B; tests pass ``httpx.ASGITransport(app=b_app)``.
 
-    Raises:
-        pydantic.ValidationError: a key file is missing or too weak (refuse to start).
+    Settings are read once (a key file missing or too weak has already stopped the
+    start, as a ``pydantic.ValidationError``) and passed down.
     """
     settings = settings or get_settings()
     storage = Storage(settings.database_url)
     broadcaster = Broadcaster()
     registry = CollectorRegistry()
     b_transport = a_metrics(registry, storage, b_transport)
-    worker_class = worker_for_mode(settings.key_dir, settings.allow_insecure_test_keys)
-    worker = worker_class(
-        WorkerConfig(
-            server_b_url=settings.server_b_url,
-            ab_secret=settings.ab_secret,
-            readings_per_pack=settings.readings_per_pack,
-            batch_max_readings=settings.batch_max_readings,
-            batch_wait_s=settings.batch_wait_ms / 1000,
-            max_in_flight=settings.max_in_flight,
-            poll_interval_s=settings.poll_interval_s,
-            retry_base_s=settings.retry_base_s,
-            retry_cap_s=settings.retry_cap_s,
-            b_timeout_s=settings.b_timeout_s,
-            crypto_processes=settings.crypto_processes,
-            noise_pool_size=settings.noise_pool_size,
-        ),
-        settings.share,
-        storage,
-        broadcaster,
-        NoisePoolCache(settings.noise_pool_size),
-        transport=b_transport,
+    worker = ComparisonWorker(
+        settings, storage, broadcaster, NoisePoolCache(settings.noise_pool_size), b_transport
     )
     services = Services(settings, storage, broadcaster, worker)
 
@@ -88,11 +68,10 @@ def create_app(
         "keeps Enc_pkD(bit) per reading. Sees no plaintext value.",
     )
     app.state.services = services
-    limits = RateLimitSettings()
     app.add_middleware(
         DeviceRateLimit,
         buckets=TokenBuckets(
-            limits.device_rate_per_s, limits.device_burst, limits.max_tracked_devices
+            settings.device_rate_per_s, settings.device_burst, settings.max_tracked_devices
         ),
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -2,6 +2,7 @@
 
 Keyed by the SHA-256 of the bearer token (the token itself is never kept), checked before
 the request reaches the database; over the limit: 429 with ``Retry-After`` (seconds).
+Rates come from ``Settings`` (``HRMON_A_DEVICE_RATE_PER_S``, ``HRMON_A_DEVICE_BURST``).
 """
 
 from __future__ import annotations
@@ -12,23 +13,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service_common.body_limit import send_json_error
 
 READINGS_PATH = "/v1/readings"
-
-
-class RateLimitSettings(BaseSettings):
-    """``HRMON_A_DEVICE_RATE_PER_S`` (sustained) and ``HRMON_A_DEVICE_BURST`` (bucket size)."""
-
-    model_config = SettingsConfigDict(env_prefix="HRMON_A_", extra="ignore")
-
-    device_rate_per_s: float = Field(default=5.0, gt=0, le=10_000)
-    device_burst: int = Field(default=60, ge=1, le=100_000)
-    max_tracked_devices: int = Field(default=100_000, ge=1)
 
 
 @dataclass

@@ -51,6 +51,7 @@ class WorkItem:
     patient_id: str
     physician_id: str
     physician_n: str
+    physician_key_id: str
     heart_rate: str
     score: str
     low: str
@@ -302,6 +303,7 @@ class Storage:
                     patient_id=patient.id,
                     physician_id=physician.id,
                     physician_n=physician.public_key_n,
+                    physician_key_id=physician.public_key_id,
                     heart_rate=reading.heart_rate,
                     score=reading.score,
                     low=patient.range_low,

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hrmon server b", description="Run server B (key cloud).")
@@ -27,28 +25,16 @@ def main(argv: list[str]) -> int:
         0 after a clean shutdown, 2 when the configuration is refused.
     """
     args = _parser().parse_args(argv)
-    import uvicorn
-
     from server_b.app import create_app
     from server_b.core.config import Settings
-    from service_common.logging_config import log_config
+    from service_common.serve import serve
 
-    try:
-        settings = Settings(key_dir=args.key_dir) if args.key_dir else Settings()
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False, include_input=False):
-            print(f"server B refuses to start: {error['msg']}", file=sys.stderr)
-        return 2
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        log_config=log_config(args.log_level),
-        workers=1,
-        timeout_graceful_shutdown=5,
+    def settings() -> Settings:
+        return Settings(key_dir=args.key_dir) if args.key_dir else Settings()
+
+    return serve(
+        "server B", settings, create_app, host=args.host, port=args.port, log_level=args.log_level
     )
-    return 0
 
 
 if __name__ == "__main__":

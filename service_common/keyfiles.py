@@ -1,6 +1,7 @@
-"""Loading the services' key files: a key share and the small secret files made by setup.
+"""Loading the services' key files: a key share, the small secret files made by setup and
+the zero-leakage mode's DGK keys.
 
-Shared by both services (server A loads the same kinds of file). Errors name the file and
+Shared by both services (the file names are ``service_common.key_dir``'s). Errors name the file and
 what is wrong, never its contents.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from protocol import dgk
 from protocol.keys import KeyShare, ShareError
 from protocol.params import MIN_KEY_BITS
 
@@ -71,3 +73,56 @@ def load_secret(path: Path, name: str, min_chars: int = MIN_SECRET_CHARS) -> str
     if len(text) < min_chars:
         raise KeyFileError(f"{name} in {path} is shorter than {min_chars} characters")
     return text
+
+
+def _read_json(path: Path, what: str) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KeyFileError(
+            f"{what} file {path} does not exist (zero-leakage mode needs it; see "
+            "docs/zero-leakage.md)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"{what} file {path} is unreadable ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise KeyFileError(f"{what} file {path} is not a JSON object")
+    return data
+
+
+def _check_size(public: dgk.DgkPublicKey, path: Path, allow_insecure_test_keys: bool) -> None:
+    minimum = minimum_key_bits(allow_insecure_test_keys)
+    bits = public.n.bit_length()
+    if bits < minimum:
+        raise KeyFileError(
+            f"DGK key in {path} has {bits} bits, under {minimum}"
+            " (HRMON_ALLOW_INSECURE_TEST_KEYS=1 allows small keys in tests only)"
+        )
+
+
+def load_dgk_secret(path: Path, *, allow_insecure_test_keys: bool) -> dgk.DgkSecretKey:
+    """B's DGK secret key, checked whole.
+
+    Raises:
+        KeyFileError: missing, malformed, inconsistent or too small.
+    """
+    try:
+        secret = dgk.DgkSecretKey.from_json(_read_json(path, "DGK secret key"))
+    except dgk.DgkError as exc:
+        raise KeyFileError(f"DGK secret key file {path}: {exc}") from None
+    _check_size(secret.public, path, allow_insecure_test_keys)
+    return secret
+
+
+def load_dgk_public(path: Path, *, allow_insecure_test_keys: bool) -> dgk.DgkPublicKey:
+    """A's copy of B's DGK public key.
+
+    Raises:
+        KeyFileError: missing, malformed or too small.
+    """
+    try:
+        public = dgk.DgkPublicKey.from_json(_read_json(path, "DGK public key"))
+    except dgk.DgkError as exc:
+        raise KeyFileError(f"DGK public key file {path}: {exc}") from None
+    _check_size(public, path, allow_insecure_test_keys)
+    return public

@@ -1,5 +1,5 @@
 """Helpers for the service tests: signing as server A, device/physician-side encryption
-and A-side packs written with protocol functions directly, error text."""
+A's requests made by its mode object, error text."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pathlib import Path
 from protocol import comparison as cmp
 from protocol.ciphertext import encode_ciphertext
 from protocol.keys import KeyShare
-from protocol.messages import CompareRequest, Pack, PhysicianPublicKey, ReadingTable
-from protocol.paillier import NoisePool, PublicKey, encrypt, key_id
+from protocol.messages import CompareRequest, PhysicianPublicKey
+from protocol.modes.baseline import BaselineA
+from protocol.modes.memory import jobs_for
+from protocol.paillier import PublicKey, encrypt, fresh_noise, key_id
 from service_common.signing import signature_headers
 from tests.conftest import physician_key, system_key
 
@@ -42,31 +44,15 @@ def compare_request(
     packs: Sequence[Sequence[tuple[int, int]]],
     bounds: tuple[int, int, int],
 ) -> CompareRequest:
-    """What server A would send for ``packs`` of (hr, score) readings against ``bounds``."""
+    """What server A's baseline half sends for ``packs`` of (hr, score) readings."""
     enc_bounds = cmp.EncryptedBounds(*(encrypt(pk, v) for v in bounds))
-    pool = NoisePool(pk_d)
+    mode = BaselineA(share_a, fresh_noise)
     out = []
     for readings in packs:
-        prepared = [
-            cmp.prepare_reading(
-                pk, pk_d, cmp.EncryptedReading(encrypt(pk, hr), encrypt(pk, s)), enc_bounds, pool
-            )
-            for hr, s in readings
-        ]
-        packed = cmp.a3_pack(pk, [x for p in prepared for x in p.slots], NoisePool(pk).take())
-        out.append(
-            Pack(
-                ciphertext=encode_ciphertext(pk, packed),
-                pdec1=encode_ciphertext(pk, share_a.partial_decrypt(packed)),
-                readings=[
-                    ReadingTable(
-                        physician_key_id=key_id(pk_d),
-                        table=[encode_ciphertext(pk_d, c) for c in p.answer_table],
-                    )
-                    for p in prepared
-                ],
-            )
-        )
+        encrypted = [cmp.EncryptedReading(encrypt(pk, hr), encrypt(pk, s)) for hr, s in readings]
+        request = mode.prepare(jobs_for(encrypted, enc_bounds, pk_d)).request
+        assert request is not None and len(request.packs) == 1
+        out.extend(request.packs)
     return CompareRequest(
         system_key_id=key_id(pk),
         physician_keys=[PhysicianPublicKey(**physician_public(pk_d))],

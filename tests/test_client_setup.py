@@ -12,6 +12,7 @@ from client.errors import ConfigError, InputError
 from client.system_key import SystemPublicKey
 from protocol.keys import KeyShare, combine_partial_decryptions
 from protocol.paillier import encrypt
+from service_common import key_dir
 
 SECRETS = ("share_a.json", "share_b.json", "ab_secret", "jwt_secret", "enrolment_token")
 
@@ -23,7 +24,7 @@ def _mode(path) -> int:
 def test_setup_writes_every_file_with_secrets_0600(tmp_path):
     result = setup_keys.run_setup(tmp_path / "keys", 1024, insecure=True)
     keys = tmp_path / "keys"
-    assert sorted(p.name for p in keys.iterdir()) == sorted(setup_keys.ALL_FILES)
+    assert sorted(p.name for p in keys.iterdir()) == sorted(key_dir.SYSTEM_FILES)
     for name in SECRETS:
         assert _mode(keys / name) == 0o600, name
     public = json.loads((keys / "system_public.json").read_text())

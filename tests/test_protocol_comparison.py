@@ -10,8 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import comparison as cmp
+from protocol.ciphertext import decode_ciphertext
 from protocol.encoding import to_zn
-from protocol.paillier import NoisePool, decrypt, encrypt
+from protocol.modes.baseline import BaselineA, BaselineB
+from protocol.modes.memory import answers_in_order, compare_in_memory, jobs_for
+from protocol.paillier import NoisePool, decrypt, encrypt, fresh_noise
 from protocol.params import DEFAULT_PARAMS, ComparisonParams
 
 LOW, HIGH, THRESHOLD = 600, 1000, 5000  # 60.0-100.0 bpm, p >= 0.5 abnormal
@@ -26,32 +29,15 @@ def encrypt_bounds(pk, low, high, threshold):
 
 
 def run_in_memory(system_keys, physician_keys, values, bounds_values):
-    """A and B steps for many readings, packed as the services pack them."""
+    """Both halves of the baseline mode for many readings, packed as the servers pack them."""
     pk, share_a, share_b = system_keys
     pk_d, sk_d = physician_keys
     bounds = encrypt_bounds(pk, *bounds_values)
-    pool = NoisePool(pk_d)
-    prepared = [
-        cmp.prepare_reading(
-            pk, pk_d, cmp.EncryptedReading(encrypt(pk, hr), encrypt(pk, s)), bounds, pool
-        )
-        for hr, s in values
-    ]
-    per_pack = cmp.readings_per_pack(pk)
-    bits = []
-    for start in range(0, len(prepared), per_pack):
-        group = prepared[start : start + per_pack]
-        slots = [slot for p in group for slot in p.slots]
-        pack = cmp.a3_pack(pk, slots, NoisePool(pk).take())
-        answers = cmp.b_answer_pack(
-            share_b,
-            pk,
-            pack,
-            share_a.partial_decrypt(pack),
-            [(pk_d, p.answer_table) for p in group],
-        )
-        bits.extend(decrypt(sk_d, a) for a in answers)
-    return bits
+    readings = [cmp.EncryptedReading(encrypt(pk, hr), encrypt(pk, s)) for hr, s in values]
+    jobs = jobs_for(readings, bounds, pk_d)
+    mode_b = BaselineB(share_b, pk_d.n.bit_length(), fresh_noise)
+    outcome, _ = compare_in_memory(BaselineA(share_a, fresh_noise), mode_b, jobs)
+    return [decrypt(sk_d, decode_ciphertext(pk_d, a)) for a in answers_in_order(outcome, jobs)]
 
 
 def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys):
@@ -82,7 +68,7 @@ def test_bit_is_right_for_any_in_bound_values(
 def test_answer_table_has_one_normal_entry_at_the_flips(physician_keys):
     pk_d, sk_d = physician_keys
     for flips in itertools.product((0, 1), repeat=3):
-        table = cmp.a4_answer_table(pk_d, flips, NoisePool(pk_d))
+        table = cmp.a4_answer_table(pk_d, flips, NoisePool(pk_d).take)
         plain = [decrypt(sk_d, c) for c in table]
         normal_index = sum(c << i for i, c in enumerate(flips))
         assert plain == [int(u != normal_index) for u in range(8)]
@@ -119,7 +105,7 @@ def _answer_single(system_keys, physician_keys, hr_plaintext, score_plaintext=10
     pk_d, _ = physician_keys
     bounds = encrypt_bounds(pk, LOW, HIGH, THRESHOLD)
     reading = cmp.EncryptedReading(encrypt(pk, hr_plaintext), encrypt(pk, score_plaintext))
-    prepared = cmp.prepare_reading(pk, pk_d, reading, bounds, NoisePool(pk_d))
+    prepared = cmp.prepare_reading(pk, pk_d, reading, bounds, NoisePool(pk_d).take)
     pack = cmp.a3_pack(pk, prepared.slots, NoisePool(pk).take())
     return cmp.b_answer_pack(
         share_b, pk, pack, share_a.partial_decrypt(pack), [(pk_d, prepared.answer_table)]
@@ -153,7 +139,7 @@ def test_a_malicious_value_spoils_at_most_its_own_reading(system_keys, physician
                     pk_d,
                     cmp.EncryptedReading(encrypt(pk, h), encrypt(pk, s)),
                     bounds,
-                    NoisePool(pk_d),
+                    NoisePool(pk_d).take,
                 )
                 for h, s in readings
             ]
@@ -206,7 +192,8 @@ def test_a_crafted_score_borrows_from_the_next_slot_so_packs_must_not_mix_patien
         attacker = cmp.EncryptedReading(encrypt(pk, 800), encrypt(pk, crafted_score))
         victim = cmp.EncryptedReading(encrypt(pk, LOW), encrypt(pk, 10))  # normal
         prepared = [
-            cmp.prepare_reading(pk, pk_d, r, bounds, NoisePool(pk_d)) for r in (attacker, victim)
+            cmp.prepare_reading(pk, pk_d, r, bounds, NoisePool(pk_d).take)
+            for r in (attacker, victim)
         ]
         pack = cmp.a3_pack(pk, [s for p in prepared for s in p.slots], NoisePool(pk).take())
         answers = cmp.b_answer_pack(

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from protocol import comparison as cmp
 from protocol.encoding import to_zn
+from protocol.modes.base import Job, pack_groups
+from protocol.modes.memory import jobs_for
 from protocol.params import DEFAULT_PARAMS
-from server_a.batch_preparer import pack_groups
-from server_a.storage import WorkItem
 from tests.service_helpers import bearer, physician_key, range_body, reading_body, system_key
 from tests.test_server_a_flow import decrypt_result, new_patient, sign_in, wait_until_decided
 
@@ -23,12 +24,14 @@ pytest_plugins = ["tests.servers"]
 LOW, HIGH, THRESHOLD = 600, 1000, 5000
 
 
-def _item(reading_id: str, patient_id: str) -> WorkItem:
-    return WorkItem(reading_id, patient_id, "dr", "0x1", "hr", "s", "lo", "hi", "tau")
+def _job(reading_id: str, patient_id: str) -> Job:
+    pk_d = physician_key()[0]
+    (job,) = jobs_for([cmp.EncryptedReading(1, 1)], cmp.EncryptedBounds(1, 1, 1), pk_d, patient_id)
+    return Job(reading_id, patient_id, job.reading, job.bounds, job.physician, pk_d)
 
 
 def test_packs_never_mix_patients_and_isolated_readings_go_alone():
-    items = [_item(f"r{i}", f"p{i % 3}") for i in range(10)]
+    items = [_job(f"r{i}", f"p{i % 3}") for i in range(10)]
     groups = pack_groups(items, per_pack=2, isolate={"r4"})
     assert all(len({i.patient_id for i in g}) == 1 for g in groups)
     assert all(len(g) <= 2 for g in groups)

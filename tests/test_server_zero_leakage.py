@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from bench.zero_leakage import dgk_key_for
 from client.launcher import launch_servers, write_key_dir
 from protocol.encoding import to_zn
 from server_b.app import create_app as create_b_app
 from server_b.core.config import Settings as BSettings
-from service_common.keyfiles import KeyFileError
+from service_common.key_dir import DGK_SECRET, write_dgk_key_files
 from service_common.signing import signature_headers
-from service_common.zero_leakage_config import DGK_SECRET_FILE_NAME, write_dgk_key_files
 from tests.service_helpers import (
     bearer,
     expected_bit,
@@ -168,11 +168,11 @@ def test_b_refuses_to_start_without_its_dgk_key(
     key_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HRMON_COMPARISON_MODE", "zero-leakage")
-    with pytest.raises(KeyFileError, match=DGK_SECRET_FILE_NAME):
-        create_b_app(BSettings(key_dir=key_dir, allow_insecure_test_keys=True))
+    with pytest.raises(ValidationError, match=DGK_SECRET):
+        BSettings(key_dir=key_dir, allow_insecure_test_keys=True)
 
 
-def test_b_names_the_bad_field_and_baseline_mode_has_no_zl_routes(
+def test_b_names_the_bad_field_and_serves_only_its_modes_routes(
     zl_key_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fastapi.testclient import TestClient
@@ -193,8 +193,10 @@ def test_b_names_the_bad_field_and_baseline_mode_has_no_zl_routes(
         assert response.json()["detail"].startswith("system_key_id")
         unsigned = client.post("/v1/zl/answer", content=body)
         assert unsigned.status_code == 401
-    monkeypatch.setenv("HRMON_COMPARISON_MODE", "baseline")
-    with TestClient(create_b_app(settings)) as client:
+        assert client.post("/v1/compare", content=body, headers=headers).status_code == 404
+    monkeypatch.setenv("HRMON_COMPARISON_MODE", "baseline")  # read when settings are made
+    baseline = BSettings(key_dir=zl_key_dir, allow_insecure_test_keys=True, noise_pool_size=0)
+    with TestClient(create_b_app(baseline)) as client:
         assert client.post("/v1/zl/open", content=body, headers=headers).status_code == 404
 
 

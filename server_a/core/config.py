@@ -7,25 +7,36 @@ import json
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from protocol import dgk
 from protocol.keys import KeyShare
 from protocol.paillier import key_id
-from service_common.keyfiles import KeyFileError, load_secret, load_share
+from service_common.key_dir import (
+    AB_SECRET,
+    DGK_PUBLIC,
+    ENROLMENT_TOKEN,
+    JWT_SECRET,
+    SHARE_A,
+    SYSTEM_PUBLIC,
+)
+from service_common.keyfiles import KeyFileError, load_dgk_public, load_secret, load_share
+from service_common.settings import ServerSettings
 
 
-class Settings(BaseSettings):
-    """Where A's key files and database are, where B is, and how the worker batches.
+class Settings(ServerSettings):
+    """Everything server A reads: key files, database, where B is, the comparison mode,
+    how the worker batches and how fast a device may submit.
 
     Environment: ``HRMON_A_KEY_DIR`` (directory made by ``hrmon setup``: share_a.json,
     ab_secret, jwt_secret, enrolment_token, system_public.json) or the ``*_FILE`` variables
     one by one; ``HRMON_A_DATABASE_URL`` (or ``DATABASE_URL``); ``HRMON_A_SERVER_B_URL``;
-    ``HRMON_ALLOW_INSECURE_TEST_KEYS=1`` (tests only); tuning knobs below.
+    ``HRMON_COMPARISON_MODE``, ``HRMON_DGK_KEY_FILE`` and ``HRMON_ALLOW_INSECURE_TEST_KEYS=1``
+    (tests only), as on B; tuning knobs below.
     """
 
     model_config = SettingsConfigDict(env_prefix="HRMON_A_", extra="ignore", populate_by_name=True)
 
-    key_dir: Path | None = None
     share_file: Path | None = None
     ab_secret_file: Path | None = None
     jwt_secret_file: Path | None = None
@@ -35,10 +46,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("HRMON_A_DATABASE_URL", "DATABASE_URL", "database_url"),
     )
     server_b_url: str = "http://127.0.0.1:8002"
-    allow_insecure_test_keys: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("HRMON_ALLOW_INSECURE_TEST_KEYS", "allow_insecure_test_keys"),
-    )
     access_token_minutes: int = Field(default=15, gt=0, le=24 * 60)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     readings_per_pack: int = Field(default=0, ge=0, le=16, description="0: as many as fit")
@@ -51,18 +58,15 @@ class Settings(BaseSettings):
     b_timeout_s: float = Field(default=30.0, gt=0, le=600)
     noise_pool_size: int = Field(default=32, ge=0, le=4096)
     crypto_processes: int = Field(default=1, ge=0, le=8, description="0: a thread instead")
+    device_rate_per_s: float = Field(default=5.0, gt=0, le=10_000)
+    device_burst: int = Field(default=60, ge=1, le=100_000)
+    max_tracked_devices: int = Field(default=100_000, ge=1)
 
     _share: KeyShare | None = PrivateAttr(default=None)
     _ab_secret: SecretStr | None = PrivateAttr(default=None)
     _jwt_secret: SecretStr | None = PrivateAttr(default=None)
     _enrolment_token: SecretStr | None = PrivateAttr(default=None)
-
-    def _file(self, explicit: Path | None, name: str) -> Path:
-        if explicit is not None:
-            return explicit
-        if self.key_dir is None:
-            raise ValueError(f"set HRMON_A_KEY_DIR (or the file of {name} on its own)")
-        return self.key_dir / name
+    _dgk_public: dgk.DgkPublicKey | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _load_key_files(self) -> Settings:
@@ -71,24 +75,28 @@ class Settings(BaseSettings):
                 "database_url: only sqlite:/// and postgresql+psycopg:// are supported"
             )
         share = load_share(
-            self._file(self.share_file, "share_a.json"),
+            self.key_file(self.share_file, SHARE_A),
             1,
             allow_insecure_test_keys=self.allow_insecure_test_keys,
         )
         self._share = share
         if self.share_file is None and self.key_dir is not None:
-            _check_system_public(self.key_dir / "system_public.json", share)
+            _check_system_public(self.key_dir / SYSTEM_PUBLIC, share)
         self._ab_secret = SecretStr(
-            load_secret(self._file(self.ab_secret_file, "ab_secret"), "A-B secret")
+            load_secret(self.key_file(self.ab_secret_file, AB_SECRET), "A-B secret")
         )
         self._jwt_secret = SecretStr(
-            load_secret(self._file(self.jwt_secret_file, "jwt_secret"), "JWT secret")
+            load_secret(self.key_file(self.jwt_secret_file, JWT_SECRET), "JWT secret")
         )
         self._enrolment_token = SecretStr(
             load_secret(
-                self._file(self.enrolment_token_file, "enrolment_token"), "enrolment token", 16
+                self.key_file(self.enrolment_token_file, ENROLMENT_TOKEN), "enrolment token", 16
             )
         )
+        if self.comparison_mode == "zero-leakage":
+            self._dgk_public = load_dgk_public(
+                self.dgk_file(DGK_PUBLIC), allow_insecure_test_keys=self.allow_insecure_test_keys
+            )
         return self
 
     @property
@@ -102,6 +110,12 @@ class Settings(BaseSettings):
         """The key A signs its calls to B with."""
         assert self._ab_secret is not None
         return self._ab_secret.get_secret_value().encode("utf-8")
+
+    @property
+    def dgk_public(self) -> dgk.DgkPublicKey:
+        """B's DGK public key (zero-leakage mode only), loaded and checked at start."""
+        assert self._dgk_public is not None, "only in zero-leakage mode"
+        return self._dgk_public
 
     @property
     def jwt_secret(self) -> str:

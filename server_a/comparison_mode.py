@@ -1,0 +1,82 @@
+"""A's half of the configured comparison mode, and the jobs it works on.
+
+:class:`ModeSpec` is what builds the half (picklable, so the crypto process builds its
+own copy with its own noise pools); :func:`jobs_of` decodes what storage holds, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import comparison as cmp
+from protocol import dgk
+from protocol.ciphertext import CiphertextError, decode_ciphertext
+from protocol.keys import KeyShare
+from protocol.messages import PhysicianPublicKey
+from protocol.modes import ModeName
+from protocol.modes.base import Job, ModeA, Noise
+from protocol.modes.baseline import BaselineA
+from protocol.modes.zero_leakage import ZeroLeakageA
+from protocol.paillier import PublicKey
+from server_a.core.config import Settings
+from server_a.storage import WorkItem
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """Which mode, with SK1, B's DGK public key (zero-leakage) and the pack size cap."""
+
+    name: ModeName
+    share: KeyShare
+    dgk_public: dgk.DgkPublicKey | None
+    readings_per_pack: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModeSpec:
+        zero_leakage = settings.comparison_mode == "zero-leakage"
+        return cls(
+            settings.comparison_mode,
+            settings.share,
+            settings.dgk_public if zero_leakage else None,
+            settings.readings_per_pack,
+        )
+
+    def build(self, noise: Noise) -> ModeA[Any]:
+        """A's half, drawing r^N from ``noise``."""
+        if self.dgk_public is not None:
+            return ZeroLeakageA(self.share, self.dgk_public, noise, self.readings_per_pack)
+        return BaselineA(self.share, noise, self.readings_per_pack)
+
+
+def jobs_of(
+    system_key: PublicKey, items: Sequence[WorkItem], physician_keys: dict[str, PublicKey]
+) -> tuple[list[Job], list[str]]:
+    """Stored readings as jobs, and the ids of rows that no longer decode.
+
+    Every value was checked on arrival; only a damaged row fails here, and it is marked
+    ``invalid`` rather than retried forever. ``physician_keys`` caches pk_D by modulus.
+    """
+    jobs: list[Job] = []
+    damaged: list[str] = []
+    for item in items:
+        try:
+            reading = cmp.EncryptedReading(
+                decode_ciphertext(system_key, item.heart_rate, "heart_rate"),
+                decode_ciphertext(system_key, item.score, "score"),
+            )
+            bounds = cmp.EncryptedBounds(
+                decode_ciphertext(system_key, item.low, "low"),
+                decode_ciphertext(system_key, item.high, "high"),
+                decode_ciphertext(system_key, item.threshold, "threshold"),
+            )
+        except CiphertextError:
+            damaged.append(item.reading_id)
+            continue
+        pk_d = physician_keys.get(item.physician_n)
+        if pk_d is None:
+            pk_d = physician_keys[item.physician_n] = PublicKey(int(item.physician_n, 16))
+        entry = PhysicianPublicKey(key_id=item.physician_key_id, n=item.physician_n)
+        jobs.append(Job(item.reading_id, item.patient_id, reading, bounds, entry, pk_d))
+    return jobs, damaged
