@@ -10,10 +10,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY protocol/ protocol/
-COPY client/ client/
+COPY service_common/ service_common/
 COPY server_a/ server_a/
 COPY server_b/ server_b/
-COPY service_common/ service_common/
+COPY signals/ signals/
+COPY client/ client/
+COPY device/ device/
+COPY physician/ physician/
+COPY ops/ ops/
+COPY evaluation/ evaluation/
 COPY model/ model/
 COPY bench/ bench/
 RUN pip install . \

@@ -8,12 +8,8 @@ the physician's CRT decryption. Readings are sent one after another, so none is 
 
 from __future__ import annotations
 
-import os
 import queue
 import secrets
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,78 +19,36 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from bench import pipeline as pl
 from bench.keys import BenchKeys
 from bench.results import EndToEnd
 from bench.stats import summarise
 from protocol.ciphertext import decode_ciphertext, encode_ciphertext
 from protocol.paillier import NoisePool, encrypt, key_id
+from protocol.params import MIN_KEY_BITS
 
 READY_TIMEOUT_S = 90.0
 RESULT_TIMEOUT_S = 60.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-1500:]
-            raise RuntimeError(f"{url} exited with {process.returncode}: {tail}")
-        with suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after {READY_TIMEOUT_S:.0f} s")
-
-
 @contextmanager
 def running_servers(keys: BenchKeys, directory: Path) -> Iterator[tuple[str, Path]]:
-    """Start B then A (``python -m server_b`` / ``server_a``) on free loopback ports.
+    """Both servers as real processes on free loopback ports (``ops.launcher``).
 
     Yields:
         A's base URL and the key directory.
     """
-    from client.launcher import write_key_dir
+    from ops.launcher import launch_servers, write_key_dir
 
     key_dir = write_key_dir(directory / "keys", system=(keys.pk, keys.share_a, keys.share_b))
-    port_a, port_b = _free_port(), _free_port()
-    url_a, url_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
-    env = dict(os.environ)
-    commands = {
-        "b": [sys.executable, "-m", "server_b", "--port", str(port_b), "--key-dir", str(key_dir),
-              "--log-level", "warning"],
-        "a": [sys.executable, "-m", "server_a", "--port", str(port_a), "--key-dir", str(key_dir),
-              "--database-url", f"sqlite:///{directory / 'a.sqlite3'}",
-              "--server-b-url", url_b, "--log-level", "warning"],
-    }  # fmt: skip
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        for name, url in (("b", url_b), ("a", url_a)):
-            log = directory / f"server_{name}.log"
-            with log.open("wb") as handle:
-                process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-                    commands[name], stdout=handle, stderr=subprocess.STDOUT, env=env
-                )
-            processes.append(process)
-            _wait_ready(url, process, log)
-        yield url_a, key_dir
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with launch_servers(
+        key_dir,
+        database_url=f"sqlite:///{directory / 'a.sqlite3'}",
+        log_dir=directory,
+        insecure_test_keys=keys.bits < MIN_KEY_BITS,
+        ready_timeout_s=READY_TIMEOUT_S,
+    ) as servers:
+        yield servers.a_url, key_dir
 
 
 def _listen(
@@ -107,7 +61,7 @@ def _listen(
     with suppress(Exception):  # the stream ends when the servers stop
         for event in client.events(timeout_s=RESULT_TIMEOUT_S):
             if event.status in ("done", "invalid"):
-                results.put((event.reading_id, event.result, time.perf_counter()))
+                results.put((str(event.reading_id), event.result, time.perf_counter()))
 
 
 def measure_e2e(keys: BenchKeys, readings: int) -> EndToEnd:

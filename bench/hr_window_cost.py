@@ -1,7 +1,7 @@
 """Per-window cost of the heart-rate estimator (it runs on the wearable).
 
 ``python -m bench.hr_window_cost [--repeats N] [--window S]``: times
-:func:`client.heart_rate.estimate_window` on 10 s windows of the shipped samples and
+:func:`signals.heart_rate.estimate_window` on 10 s windows of the shipped samples and
 prints the median and 95th percentile in milliseconds (single thread, this machine).
 Also times loading+validating one sample and the whole-recording estimate.
 A benchmark, not a test: nothing here asserts a time.
@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
-from client.audio import WORKING_RATE, load_audio
-from client.heart_rate import estimate_heart_rate, estimate_window
-
-SAMPLES = Path(__file__).resolve().parent.parent / "client" / "samples"
+from device import SAMPLES_DIR
+from signals.audio import WORKING_RATE, load_audio
+from signals.heart_rate import estimate_heart_rate, estimate_window
 
 
 def _times_ms(fn: object, repeats: int) -> np.ndarray:
@@ -45,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--window", type=float, default=10.0, help="window length, s")
     args = parser.parse_args(argv)
-    files = sorted(SAMPLES.glob("*.wav"))
+    files = sorted(SAMPLES_DIR.glob("*.wav"))
     signals = [load_audio(f) for f in files]
     n = round(args.window * WORKING_RATE)
     windows = [s[:n] for s in signals]

@@ -1,5 +1,7 @@
 """Typed HTTP client for server A (docs/api.md), shared by the device and physician tools.
 
+Answers are parsed into the same pydantic models server A answers with
+(:mod:`protocol.messages`); an answer that does not fit is an :class:`ApiError`.
 Every failure becomes a :mod:`client.errors` exception whose message names the problem:
 :class:`ServerUnavailable` when A cannot be reached or answers 503, :class:`AuthError` on
 401, :class:`ApiError` with A's reason for any other refusal. Tokens travel in headers,
@@ -8,52 +10,28 @@ never in URLs; no ciphertext or secret is put into an error message.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from client.errors import ApiError, AuthError, ServerUnavailable
 from client.system_key import SystemPublicKey
+from protocol.messages import (
+    PatientCreated,
+    PatientOut,
+    PhysicianOut,
+    ReadingAccepted,
+    ResultOut,
+    TallyOut,
+    TokenOut,
+)
 
 DEFAULT_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True)
-class ResultOut:
-    """One reading's state as A reports it; ``result`` is Enc_pkD(bit) once ``done``."""
-
-    reading_id: str
-    patient_id: str
-    taken_at: str
-    received_at: str
-    status: str
-    result: str | None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ResultOut:
-        return cls(
-            reading_id=str(data["reading_id"]),
-            patient_id=str(data["patient_id"]),
-            taken_at=str(data["taken_at"]),
-            received_at=str(data["received_at"]),
-            status=str(data["status"]),
-            result=None if data.get("result") is None else str(data["result"]),
-        )
-
-
-@dataclass(frozen=True)
-class PatientOut:
-    """One of the physician's patients."""
-
-    patient_id: str
-    label: str
-    has_range: bool
-    latest: ResultOut | None
 
 
 @dataclass(frozen=True)
@@ -65,17 +43,6 @@ class NewPatient:
 
     def __repr__(self) -> str:
         return f"NewPatient(patient_id={self.patient_id!r}, device_token=<secret>)"
-
-
-@dataclass(frozen=True)
-class TallyOut:
-    """Enc_pkD(number of abnormal readings) over ``count`` decided readings (None if none)."""
-
-    patient_id: str
-    since: str | None
-    until: str | None
-    count: int
-    tally: str | None
 
 
 def _detail(response: httpx.Response) -> str:
@@ -203,7 +170,7 @@ class ServerAClient:
             headers={"X-Enrolment-Token": enrolment_token},
             json={"username": username, "password": password, "public_key": public_key},
         )
-        return str(response.json()["physician_id"])
+        return str(_parse(PhysicianOut, response, "enrolment").physician_id)
 
     def login(self, username: str, password: str) -> str:
         """Exchange credentials for a bearer token (kept on this client and returned)."""
@@ -213,27 +180,19 @@ class ServerAClient:
             "log in",
             data={"username": username, "password": password},
         )
-        self.token = str(response.json()["access_token"])
+        self.token = _parse(TokenOut, response, "log-in").access_token
         return self.token
 
     def add_patient(self, label: str) -> NewPatient:
         """Enrol a patient; the device token comes back once."""
-        data = self._request("POST", "/v1/patients", "add the patient", json={"label": label})
-        body = data.json()
-        return NewPatient(str(body["patient_id"]), str(body["device_token"]))
+        response = self._request("POST", "/v1/patients", "add the patient", json={"label": label})
+        created = _parse(PatientCreated, response, "new patient")
+        return NewPatient(str(created.patient_id), created.device_token)
 
     def list_patients(self) -> list[PatientOut]:
         """The physician's own patients."""
-        rows = self._request("GET", "/v1/patients", "list patients").json()
-        return [
-            PatientOut(
-                patient_id=str(row["patient_id"]),
-                label=str(row["label"]),
-                has_range=bool(row["has_range"]),
-                latest=None if row.get("latest") is None else ResultOut.from_json(row["latest"]),
-            )
-            for row in rows
-        ]
+        response = self._request("GET", "/v1/patients", "list patients")
+        return _parse_list(PatientOut, response, "patient list")
 
     def set_range(self, patient_id: str, body: dict[str, Any]) -> None:
         """Store E(lo), E(hi), E(tau) for a patient (see :func:`client.encrypt.encrypt_range`)."""
@@ -255,10 +214,10 @@ class ServerAClient:
             for key, value in (("since", _iso(since)), ("until", _iso(until)), ("limit", limit))
             if value is not None
         }
-        rows = self._request(
+        response = self._request(
             "GET", f"/v1/patients/{patient_id}/results", "list results", params=params
-        ).json()
-        return [ResultOut.from_json(row) for row in rows]
+        )
+        return _parse_list(ResultOut, response, "result list")
 
     def tally(
         self, patient_id: str, *, since: datetime | None = None, until: datetime | None = None
@@ -267,16 +226,10 @@ class ServerAClient:
         params = {
             key: value for key, value in (("since", _iso(since)), ("until", _iso(until))) if value
         }
-        body = self._request(
+        response = self._request(
             "GET", f"/v1/patients/{patient_id}/tally", "compute the tally", params=params
-        ).json()
-        return TallyOut(
-            patient_id=str(body["patient_id"]),
-            since=body.get("since"),
-            until=body.get("until"),
-            count=int(body["count"]),
-            tally=body.get("tally"),
         )
+        return _parse(TallyOut, response, "tally")
 
     def events(self, *, timeout_s: float | None = None) -> Iterator[ResultOut]:
         """Results as A decides them (server-sent events, event ``result``), until closed."""
@@ -300,11 +253,28 @@ class ServerAClient:
 
     # -- device -----------------------------------------------------------------------
 
-    def submit_reading(self, body: dict[str, Any]) -> dict[str, str]:
-        """``POST /v1/readings`` with this client's device token; ``{"reading_id","status"}``."""
+    def submit_reading(self, body: dict[str, Any]) -> ReadingAccepted:
+        """``POST /v1/readings`` with this client's device token."""
         response = self._request("POST", "/v1/readings", "accept the reading", json=body)
-        answer = response.json()
-        return {"reading_id": str(answer["reading_id"]), "status": str(answer["status"])}
+        return _parse(ReadingAccepted, response, "reading receipt")
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _parse(model: type[Model], response: httpx.Response, what: str) -> Model:
+    """A's answer as ``model``; a body that does not fit is A's fault, named as such."""
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError:
+        raise ApiError(f"server A sent a malformed {what}", response.status_code) from None
+
+
+def _parse_list(model: type[Model], response: httpx.Response, what: str) -> list[Model]:
+    try:
+        return TypeAdapter(list[model]).validate_json(response.content)  # type: ignore[valid-type]
+    except ValidationError:
+        raise ApiError(f"server A sent a malformed {what}", response.status_code) from None
 
 
 def _parse_events(lines: Iterator[str]) -> Iterator[ResultOut]:
@@ -314,7 +284,10 @@ def _parse_events(lines: Iterator[str]) -> Iterator[ResultOut]:
     for line in lines:
         if not line:
             if data and event == "result":
-                yield ResultOut.from_json(json.loads("\n".join(data)))
+                try:
+                    yield ResultOut.model_validate_json("\n".join(data))
+                except ValidationError:
+                    raise ApiError("server A sent a malformed result event", 200) from None
             event, data = "message", []
         elif line.startswith(":"):
             continue

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from client.errors import ConfigError
-from client.keyfiles import read_json, write_json
+from client.local_files import read_json, write_json
 from client.system_key import SystemPublicKey
 
 ENV_VAR = "HRMON_DEVICE_CONFIG"

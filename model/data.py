@@ -15,6 +15,9 @@ Subjects (the unit of the split; never a recording or a window):
   an assumption, since the appendix gives no subject ids there.
 
 numpy only (plus soundfile for reading the training FLACs); no torch here.
+
+About 320 lines: dataset indexing, subject grouping, splits and the feature cache: the
+data contract of training and evaluation.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from model.features import FeatureParams, recording_windows
+from signals.features import FeatureParams, recording_windows
 
 SETS: tuple[str, ...] = ("a", "b", "c", "d", "e", "f")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -231,7 +234,7 @@ def split_by_subject(
 def read_training_audio(path: Path) -> npt.NDArray[np.float32]:
     """Read a training recording as float32 mono at its native rate (2 kHz here).
 
-    The device reads through ``client.audio.load_audio``; the challenge FLACs are already
+    The device reads through ``signals.audio.load_audio``; the challenge FLACs are already
     2 kHz mono 16-bit, so both yield the same samples (scaled to [-1, 1]).
 
     Args:

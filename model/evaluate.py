@@ -6,6 +6,9 @@ AUC by the rank-sum (Mann-Whitney) formula with ties counted as one half.
 
 Also the ``hrmon eval model`` command (:func:`main`). numpy only at import time: the
 metrics are shared with training, the command runs the device path (onnxruntime).
+
+About 420 lines: the metrics, the per-set and macro tables, the ROC plots and the
+``hrmon eval model`` CLI of one evaluation.
 """
 
 from __future__ import annotations
@@ -299,8 +302,8 @@ def main(argv: list[str]) -> int:
 
     DIR holds ``REFERENCE.csv`` (``NAME,1|-1``) and ``NAME.wav``/``NAME.flac``, or has
     sub-folders that do (e.g. ``physionet2016/``: then each is reported as a set and all
-    together as ``overall``). Audio goes through ``client.audio.load_audio`` and the CNN
-    through ``client.scoring`` (onnxruntime, no torch), exactly as on the device; a
+    together as ``overall``). Audio goes through ``signals.audio.load_audio`` and the CNN
+    through ``signals.scoring`` (onnxruntime, no torch), exactly as on the device; a
     recording the device would refuse (``AudioError``) is listed and left out.
 
     Args:
@@ -311,8 +314,8 @@ def main(argv: list[str]) -> int:
     """
     import argparse
 
-    from client.audio import WORKING_RATE, AudioError, load_audio
-    from client.scoring import AbnormalityScorer
+    from signals.audio import WORKING_RATE, AudioError, load_audio
+    from signals.scoring import AbnormalityScorer
 
     p = argparse.ArgumentParser(prog="hrmon eval model", description="CNN sensitivity/specificity")
     p.add_argument("dir", type=Path, help="PhysioNet-layout folder (or a folder of them)")

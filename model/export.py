@@ -16,6 +16,9 @@
   and int8-vs-fp32 differences, per-window latency.
 
 Needs the ``train`` extra (torch, onnx).
+
+About 300 lines: export, quantisation, agreement checks and threshold choice for one
+shipped model.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import numpy.typing as npt
 
 from model.data import DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, index_dataset, load_features
 from model.evaluate import best_macro_threshold, merge_metrics
-from model.features import FeatureParams
+from signals.features import FeatureParams
 
 MODEL_DIR = Path(__file__).resolve().parent
 INPUT_NAME = "features"

@@ -1,6 +1,6 @@
 """The compact CNNs (training only: torch is not installed on the device).
 
-Input ``(batch, 1, n_channels, n_frames)`` from :mod:`model.features`; output one logit
+Input ``(batch, 1, n_channels, n_frames)`` from :mod:`signals.features`; output one logit
 per window (abnormal > 0). Conv blocks, then mean and max over the last feature map (a
 murmur may sit in a few beats only), dropout, one linear layer. Two shapes of the same
 family: :class:`HeartCNN` (1-D over time, shipped) and :class:`HeartCNN2D`; the ONNX

@@ -7,6 +7,10 @@ with deterministic algorithms on CPU.
 Writes into ``--out`` (default ``model/runs/main``, gitignored): ``checkpoint.pt``,
 ``split.json`` (record -> train/val/test), ``report.json`` (validation threshold,
 per-set metrics of the torch model on the test part, parameter count, history).
+
+About 500 lines: sampling, augmentation hooks, the loop, early stopping, the threshold
+rule and the CLI of one training run belong together; the pieces other code reuses
+(features, nets, metrics, data) live in their own modules.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from model.data import (
     split_by_subject,
 )
 from model.evaluate import best_macro_threshold, binary_metrics, macro_macc, merge_metrics
-from model.features import DEFAULT_PARAMS, FeatureParams, states_at, window_features
+from signals.features import DEFAULT_PARAMS, FeatureParams, states_at, window_features
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -91,7 +95,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override one model.features.FeatureParams field (ablations; repeatable)",
+        help="override one signals.features.FeatureParams field (ablations; repeatable)",
     )
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--no-progress", action="store_true")
@@ -265,7 +269,7 @@ def segment_all(
         return {}
     from rich.progress import track
 
-    from model.segmentation import segment
+    from signals.segmentation import segment
 
     out = {}
     for i, x in track(signals.items(), description="segmenting", disable=not progress):

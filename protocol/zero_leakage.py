@@ -32,6 +32,9 @@ Server B (holds ``SK2`` and the DGK secret key):
 B's view: z, statistically within 2^-kappa of uniform whatever d is; DGK terms that are
 0 at most once per check, at a shuffled position, else uniform non-zero; and u, uniform
 because delta_A is.
+
+About 340 lines: one pure function per protocol step, as the docstring's step list, so
+the code reads like the protocol.
 """
 
 from __future__ import annotations

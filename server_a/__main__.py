@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hrmon server a", description="Run server A.")
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument(
-        "--key-dir", type=Path, help="directory from `hrmon setup` (HRMON_A_KEY_DIR)"
-    )
+    from service_common.serve import server_parser
+
+    parser = server_parser("hrmon server a", "Run server A (compute cloud).", 8001, "HRMON_A_")
     parser.add_argument("--database-url", help="SQLAlchemy URL (HRMON_A_DATABASE_URL)")
     parser.add_argument("--server-b-url", help="base URL of server B (HRMON_A_SERVER_B_URL)")
-    parser.add_argument("--log-level", default="info")
     return parser
 
 

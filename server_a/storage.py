@@ -3,6 +3,9 @@
 SQLite file by default, PostgreSQL by URL (``postgresql+psycopg://...``). The schema is
 made by the alembic migrations in ``server_a/migrations``, run by :meth:`Storage.migrate`
 at start-up on either database. Every write commits before the caller answers.
+
+About 370 lines: every query of server A in one place, so the schema's invariants (one
+reading once, decisions recorded atomically) are checked in one file.
 """
 
 from __future__ import annotations

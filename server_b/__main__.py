@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hrmon server b", description="Run server B (key cloud).")
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
-    parser.add_argument("--port", type=int, default=8002)
-    parser.add_argument(
-        "--key-dir", type=Path, help="directory from `hrmon setup` (HRMON_B_KEY_DIR)"
-    )
-    parser.add_argument("--log-level", default="info")
-    return parser
+    from service_common.serve import server_parser
+
+    return server_parser("hrmon server b", "Run server B (key cloud).", 8002, "HRMON_B_")
 
 
 def main(argv: list[str]) -> int:

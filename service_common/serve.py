@@ -6,8 +6,10 @@ wrong (never a value) and exits 2 instead of a traceback.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -16,6 +18,20 @@ from pydantic_settings import BaseSettings
 from service_common.logging_config import log_config
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+def server_parser(
+    prog: str, description: str, port: int, env_prefix: str
+) -> argparse.ArgumentParser:
+    """The options every server takes: bind address, port, key directory, log level."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument(
+        "--key-dir", type=Path, help=f"directory from `hrmon setup` ({env_prefix}KEY_DIR)"
+    )
+    parser.add_argument("--log-level", default="info")
+    return parser
 
 
 def serve(

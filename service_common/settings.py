@@ -14,17 +14,29 @@ A missing or weak file stops the server at start.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings
 
+from protocol.keys import KeyShare
 from protocol.modes import ModeName
+from service_common.key_dir import AB_SECRET
+from service_common.keyfiles import load_secret, load_share
 
 
 class ServerSettings(BaseSettings):
-    """Fields and file lookup common to server A and server B."""
+    """Fields and files common to server A and server B: the key share and the A-B secret.
+
+    Subclasses name their share (``SHARE_FILE``, ``SHARE_INDEX``) and load the rest.
+    """
+
+    SHARE_FILE: ClassVar[str]
+    SHARE_INDEX: ClassVar[int]
 
     key_dir: Path | None = None
+    share_file: Path | None = None
+    ab_secret_file: Path | None = None
     allow_insecure_test_keys: bool = Field(
         default=False,
         validation_alias=AliasChoices("HRMON_ALLOW_INSECURE_TEST_KEYS", "allow_insecure_test_keys"),
@@ -36,6 +48,33 @@ class ServerSettings(BaseSettings):
     dgk_key_file: Path | None = Field(
         default=None, validation_alias=AliasChoices("HRMON_DGK_KEY_FILE", "dgk_key_file")
     )
+
+    _share: KeyShare | None = PrivateAttr(default=None)
+    _ab_secret: SecretStr | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _load_share_and_secret(self) -> ServerSettings:
+        self._share = load_share(
+            self.key_file(self.share_file, self.SHARE_FILE),
+            self.SHARE_INDEX,
+            allow_insecure_test_keys=self.allow_insecure_test_keys,
+        )
+        self._ab_secret = SecretStr(
+            load_secret(self.key_file(self.ab_secret_file, AB_SECRET), "A-B secret")
+        )
+        return self
+
+    @property
+    def share(self) -> KeyShare:
+        """This server's share of the system key, loaded and checked at start."""
+        assert self._share is not None
+        return self._share
+
+    @property
+    def ab_secret(self) -> bytes:
+        """The HMAC key of A's calls to B."""
+        assert self._ab_secret is not None
+        return self._ab_secret.get_secret_value().encode("utf-8")
 
     def key_file(self, explicit: Path | None, name: str) -> Path:
         """``explicit`` if set, else ``name`` in the key directory.

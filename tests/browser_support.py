@@ -1,5 +1,5 @@
 """Fixtures and helpers of the browser tests: Debian's Chromium driven by pytest-playwright,
-both servers as real processes (``client.launcher``), and the local pages as real
+both servers as real processes (``ops.launcher``), and the local pages as real
 ``hrmon`` processes on free loopback ports.
 
 Test modules import the fixtures they use (so that the Chromium launch arguments override
@@ -24,15 +24,16 @@ import httpx
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
-from client import physician_cli, physician_keys
-from client.api import ResultOut
-from client.dashboard.web import free_port
-from client.device_cli import connect, submit
 from client.device_config import DeviceConfig
 from client.encrypt import encode_range, encode_reading
-from client.launcher import write_key_dir
-from client.physician_keys import PhysicianKeyPair
 from client.system_key import SystemPublicKey
+from client.web.basics import free_port
+from device.cli import connect, submit
+from ops.launcher import write_key_dir
+from physician import cli as physician_cli
+from physician import keys as physician_keys
+from physician.keys import PhysicianKeyPair
+from protocol.messages import ResultOut
 from tests.conftest import REPO_ROOT, physician_key, system_key
 
 CHROMIUM = Path(os.environ.get("HRMON_CHROMIUM", "/usr/bin/chromium"))
@@ -113,7 +114,7 @@ def running_hrmon_page(words: list[str], log: Path) -> Iterator[str]:
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "client.cli", *words, "--port", str(port)],
+            [sys.executable, "-m", "ops.cli", *words, "--port", str(port)],
             cwd=REPO_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -171,8 +172,8 @@ class World:
 
 
 def launch(keys: Path, base: Path) -> Any:
-    """Both servers as real processes (client.launcher), test keys allowed."""
-    from client.launcher import launch_servers
+    """Both servers as real processes (ops.launcher), test keys allowed."""
+    from ops.launcher import launch_servers
 
     return launch_servers(
         keys,

@@ -14,6 +14,21 @@ from protocol.paillier import PrivateKey, PublicKey, generate_keypair
 from tests.postgres import PostgresUnavailable, running_postgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = (
+    "protocol",
+    "service_common",
+    "server_a",
+    "server_b",
+    "signals",
+    "client",
+    "device",
+    "physician",
+    "ops",
+    "evaluation",
+    "model",
+    "bench",
+)
+"""The project's top-level packages (lint, types and the import graph cover these)."""
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 TEST_KEY_BITS = 1024  # tests only; services refuse anything under 2048 outside tests
 

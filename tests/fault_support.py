@@ -1,4 +1,4 @@
-"""Helpers for the fault tests: both servers as real processes (client.launcher), an enrolled
+"""Helpers for the fault tests: both servers as real processes (ops.launcher), an enrolled
 physician with patients, devices that retry unacknowledged readings with the same id, and
 checks read straight from server A's database."""
 
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from client.launcher import LocalServers, launch_servers, write_key_dir
+from ops.launcher import LocalServers, launch_servers, write_key_dir
 from protocol.ciphertext import decode_ciphertext
 from protocol.paillier import decrypt
 from tests.service_helpers import (

@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from client.web.basics import free_port
+
 PG_BIN = Path(os.environ.get("HRMON_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _as_postgres(args: list[str]) -> list[str]:
@@ -47,7 +41,7 @@ def running_postgres() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres", "postgres")
         shutil.chown(sockets, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     log = workdir / "server.log"
     try:
         subprocess.run(

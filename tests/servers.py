@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from client.launcher import write_key_dir
+from ops.launcher import write_key_dir
 from server_a.app import create_app as create_a_app
 from server_a.core.config import Settings as ASettings
 from server_a.services import Services

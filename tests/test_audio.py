@@ -1,4 +1,4 @@
-"""client.audio: shipped recordings load; every kind of bad audio is rejected by name."""
+"""signals.audio: shipped recordings load; every kind of bad audio is rejected by name."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from client.audio import WORKING_RATE, AudioError, load_audio, validate_signal
+from device import SAMPLES_DIR
+from signals.audio import WORKING_RATE, AudioError, load_audio, validate_signal
 
-SAMPLES = Path(__file__).resolve().parent.parent / "client" / "samples"
-SAMPLE = SAMPLES / "a0211.wav"
+SAMPLE = SAMPLES_DIR / "a0211.wav"
 
 
 def _tone_pcg(rate: int, seconds: float = 6.0) -> np.ndarray:
@@ -24,10 +24,10 @@ def _tone_pcg(rate: int, seconds: float = 6.0) -> np.ndarray:
 
 
 def test_samples_load_as_float32_mono_at_working_rate() -> None:
-    listed = json.loads((SAMPLES / "samples.json").read_text())["samples"]
+    listed = json.loads((SAMPLES_DIR / "samples.json").read_text())["samples"]
     assert len(listed) >= 4
     for item in listed:
-        x = load_audio(SAMPLES / item["file"])
+        x = load_audio(SAMPLES_DIR / item["file"])
         assert x.dtype == np.float32 and x.ndim == 1
         assert x.size == pytest.approx(item["duration_s"] * WORKING_RATE, abs=1)
         assert 0.0 < float(np.max(np.abs(x))) <= 1.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.features import DEFAULT_PARAMS, window_features
+from signals.features import DEFAULT_PARAMS, window_features
 
 pytest.importorskip("pytest_benchmark", reason="pytest-benchmark (bench extra) not installed")
 

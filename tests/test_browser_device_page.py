@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from client import analysis
-from client.demo import SAMPLES_DIR, load_samples
 from client.encrypt import encode_range, encode_reading, expected_result
+from device import analysis
+from ops.demo import SAMPLES_DIR, load_samples
 from tests.browser_support import (
     PHONE,
     UI_TIMEOUT_MS,
@@ -94,7 +94,7 @@ def test_upload_shows_heart_rate_and_sends_ciphertexts_only(
 
     # Server A stored exactly that reading, and it decides as the clear-text check says.
     rows = world.wait_decided(LABEL, before + 1)
-    row = next(r for r in rows if r.reading_id == body["reading_id"])
+    row = next(r for r in rows if str(r.reading_id) == body["reading_id"])
     assert row.status == "done" and row.result is not None
     reading = encode_reading(expected.bpm, expected.score)
     assert world.pair.decrypt_bit(row.result) == expected_result(reading, encode_range(*RANGE))

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from client import device_config, setup_keys
-from client.demo import SAMPLES_DIR, load_samples
+from client import device_config
 from client.errors import ConfigError, InputError, KeyMismatch, ServerUnavailable
+from ops import setup as setup_keys
+from ops.demo import SAMPLES_DIR, load_samples
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ PASSWORD = "correct-horse-battery-staple"
 
 def hrmon(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "client.cli", *args],
+        [sys.executable, "-m", "ops.cli", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -48,7 +49,7 @@ def _closed_port() -> int:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Keys, both servers as real processes, an enrolled physician, one patient."""
-    from client.launcher import launch_servers
+    from ops.launcher import launch_servers
 
     base = tmp_path_factory.mktemp("cli")
     keys = base / "keys"
@@ -90,7 +91,7 @@ def _results(world) -> list[dict]:
 
 def _usable_sample() -> Path:
     """The first shipped recording with a usable heart rate (some honestly have none)."""
-    from client.analysis import analyse_file
+    from device.analysis import analyse_file
 
     for entry in load_samples():
         if analyse_file(SAMPLES_DIR / entry.file).usable:
@@ -247,9 +248,9 @@ def test_the_event_stream_delivers_a_decided_reading(world):
     import threading
     from datetime import UTC, datetime
 
-    from client import physician_cli
-    from client.device_cli import connect, submit
     from client.encrypt import encode_reading
+    from device.cli import connect, submit
+    from physician import cli as physician_cli
 
     api, _ = physician_cli.login(Path(world["env"]["HRMON_PHYSICIAN_HOME"]), PASSWORD)
     got = []
@@ -269,7 +270,7 @@ def test_the_event_stream_delivers_a_decided_reading(world):
     with connect(config) as device:
         sent = submit(device, config, encode_reading(65.0, 0.2), datetime.now(UTC))
     listener.join(60)
-    assert [(e.reading_id, e.status) for e in got] == [(sent.reading_id, "done")]
+    assert [(str(e.reading_id), e.status) for e in got] == [(sent.reading_id, "done")]
     assert got[0].result is not None
 
 

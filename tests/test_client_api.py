@@ -68,16 +68,33 @@ def test_a_system_key_whose_id_does_not_match_its_modulus_is_refused(system_keys
 
 
 def test_server_sent_events_yield_result_events_only():
+    reading, patient = (
+        "7d1f3a3e-3c1b-4f0e-9a57-1f1f6c8b2a10",
+        "0b8a1c55-2d7e-4b1a-8f62-55e0d4c3b901",
+    )
     lines = [
         ": keep-alive",
         "",
         "event: result",
-        'data: {"reading_id": "r1", "patient_id": "p1", "taken_at": "t",',
-        'data:  "received_at": "u", "status": "done", "result": "QUJD"}',
+        f'data: {{"reading_id": "{reading}", "patient_id": "{patient}",',
+        'data:  "taken_at": "2026-12-01T10:00:00Z", "received_at": "2026-12-01T10:00:01Z",',
+        'data:  "status": "done", "result": "QUJD"}',
         "",
         "event: other",
         "data: {}",
         "",
     ]
     events = list(_parse_events(iter(lines)))
-    assert [(e.reading_id, e.status, e.result) for e in events] == [("r1", "done", "QUJD")]
+    assert [(str(e.reading_id), e.status, e.result) for e in events] == [(reading, "done", "QUJD")]
+
+
+def test_a_malformed_result_event_is_named_not_a_traceback():
+    lines = ["event: result", 'data: {"reading_id": "r1", "status": "done"}', ""]
+    with pytest.raises(ApiError, match="malformed result event"):
+        list(_parse_events(iter(lines)))
+
+
+def test_a_malformed_answer_is_an_api_error_naming_it():
+    api = _client(lambda r: httpx.Response(200, json={"patient_id": "not-a-uuid"}))
+    with pytest.raises(ApiError, match="malformed tally"):
+        api.tally("p1")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from client import device_config
-from client.analysis import Analysis, windows
-from client.device_cli import reading_from
 from client.device_config import DeviceConfig
 from client.errors import ConfigError, InputError
 from client.system_key import SystemPublicKey
+from device.analysis import Analysis, windows
+from device.cli import reading_from
 
 
 def _analysis(bpm, score, usable=True, reason=""):

@@ -7,9 +7,9 @@ import stat
 
 import pytest
 
-from client import physician_keys
 from client.errors import ConfigError
-from client.physician_keys import PhysicianKeyPair, ResultDecodeError
+from physician import keys as physician_keys
+from physician.keys import PhysicianKeyPair, ResultDecodeError
 from protocol.ciphertext import encode_ciphertext
 from protocol.paillier import add, encrypt
 from tests.conftest import physician_key

@@ -7,9 +7,9 @@ import stat
 
 import pytest
 
-from client import setup_keys
 from client.errors import ConfigError, InputError
 from client.system_key import SystemPublicKey
+from ops import setup as setup_keys
 from protocol.keys import KeyShare, combine_partial_decryptions
 from protocol.paillier import encrypt
 from service_common import key_dir

@@ -12,15 +12,15 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from client.dashboard.chart import abnormal_chart, bin_counts, choose_bin
-from client.dashboard.live import LiveRelay
-from client.dashboard.routes import parse_range_form
-from client.dashboard.sessions import SessionStore
-from client.dashboard.views import Reading, ResultDecryptor
-from client.dashboard.web import check_loopback
-from client.device_page import parse_window, shorten, shown_body
 from client.errors import ConfigError, InputError
-from client.physician_keys import PhysicianKeyPair
+from client.web.basics import check_loopback
+from device.page import parse_window, shorten, shown_body
+from physician.dashboard.chart import abnormal_chart, bin_counts, choose_bin
+from physician.dashboard.live import LiveRelay
+from physician.dashboard.routes import parse_range_form
+from physician.dashboard.sessions import SessionStore
+from physician.dashboard.views import Reading, ResultDecryptor
+from physician.keys import PhysicianKeyPair
 from protocol.ciphertext import encode_ciphertext
 from protocol.paillier import encrypt
 from tests.conftest import physician_key
@@ -105,11 +105,15 @@ def test_device_page_shows_ciphertexts_shortened() -> None:
             parse_window(bad)
 
 
+READING_ID = "6f0c3b1e-8d2a-4c5e-9b7f-1a2b3c4d5e6f"
+PATIENT_ID = "2b9d7e4f-1c3a-4e5b-8f6d-7a8b9c0d1e2f"
+
+
 def _result(pair: PhysicianKeyPair, bit: int) -> dict[str, object]:
     public_key = pair.public_key
     return {
-        "reading_id": "r1",
-        "patient_id": "p1",
+        "reading_id": READING_ID,
+        "patient_id": PATIENT_ID,
         "taken_at": "2026-03-01T12:00:00+00:00",
         "received_at": "2026-03-01T12:00:01+00:00",
         "status": "done",
@@ -126,7 +130,7 @@ def _first(relay: LiveRelay, event: str) -> list[str]:
 
 async def _collect(relay: LiveRelay, event: str, limit: int = 10) -> list[str]:
     seen = []
-    stream = relay.browser_events("token", lambda: {"p1": "Ada"})
+    stream = relay.browser_events("token", lambda: {PATIENT_ID: "Ada"})
     try:
         async for message in stream:
             seen.append(message)
@@ -154,12 +158,27 @@ def test_live_relay_decrypts_and_forwards_only_the_verdict() -> None:
     assert seen[-1].startswith("event: result")
     data = json.loads(seen[-1].split("data: ", 1)[1])
     assert data == {
-        "patient_id": "p1",
+        "patient_id": PATIENT_ID,
         "label": "Ada",
         "verdict": "abnormal",
         "taken_at": data["taken_at"],
     }
     assert str(result["result"])[:40] not in "".join(seen)
+
+
+def test_live_relay_skips_a_malformed_event_and_keeps_the_next() -> None:
+    pair = PhysicianKeyPair(*physician_key())
+    good = json.dumps(_result(pair, 0))
+    body = f'event: result\ndata: {{"reading_id": "r1"}}\n\nevent: result\ndata: {good}\n\n'
+    relay = LiveRelay(
+        "http://a.test", ResultDecryptor(pair), retry_s=0.01,
+        transport=httpx.MockTransport(
+            lambda r: httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+        ),
+    )  # fmt: skip
+    seen = _first(relay, "result")
+    assert any("skipped a malformed event" in m for m in seen)
+    assert json.loads(seen[-1].split("data: ", 1)[1])["verdict"] == "normal"
 
 
 def test_live_relay_reports_an_expired_token_and_ends() -> None:

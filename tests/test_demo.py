@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from client.analysis import analyse_file, model_threshold
-from client.demo import SAMPLES_DIR
 from client.encrypt import encode_range, encode_reading, expected_result
+from device.analysis import analyse_file, model_threshold
+from ops.demo import SAMPLES_DIR
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def _run_demo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "client.cli", "demo", *args],
+        [sys.executable, "-m", "ops.cli", "demo", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

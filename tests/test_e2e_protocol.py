@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from client.launcher import LocalServers, launch_servers, write_key_dir
+from ops.launcher import LocalServers, launch_servers, write_key_dir
 from protocol.ciphertext import decode_ciphertext
 from protocol.paillier import PrivateKey, PublicKey, decrypt, generate_keypair
 from tests.service_helpers import (
@@ -219,7 +219,7 @@ def test_two_physicians_exact_bits_at_2048_bits(tmp_path: Path) -> None:
 
 
 def test_server_refuses_small_keys_without_the_test_switch(tmp_path: Path) -> None:
-    from client.launcher import LaunchError
+    from ops.launcher import LaunchError
 
     key_dir = write_key_dir(tmp_path / "keys", system=system_key())
     with (

@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 from scipy.io import savemat
 
-from client.eval_heart_rate import main, rate_from_beats, s1_truth
+from device import SAMPLES_DIR
+from evaluation.heart_rate import main, rate_from_beats, s1_truth
 
-SAMPLES = Path(__file__).resolve().parent.parent / "client" / "samples"
-LISTED = json.loads((SAMPLES / "samples.json").read_text())["heart_rate_fixtures"][:3]
+LISTED = json.loads((SAMPLES_DIR / "samples.json").read_text())["heart_rate_fixtures"][:3]
 RATE = 2000
 
 
@@ -45,7 +45,7 @@ def layout(tmp_path: Path) -> Path:
     lines = []
     for item in LISTED:
         name = item["file"].removesuffix(".wav")
-        shutil.copy(SAMPLES / item["file"], set_dir / item["file"])
+        shutil.copy(SAMPLES_DIR / item["file"], set_dir / item["file"])
         _state_ans(ann_dir / f"{name}_StateAns.mat", item["hr_ecg_bpm"], item["duration_s"])
         lines.append(f"{name},{1 if item['label'] == 'abnormal' else -1}")
     (set_dir / "REFERENCE.csv").write_text("\n".join(lines) + "\n")

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from client.launcher import free_port, write_key_dir
+from client.web.basics import free_port
+from ops.launcher import write_key_dir
 from tests.fault_support import World, running_world, stored_readings, wait_all_done
 from tests.service_helpers import (
     PASSWORD,

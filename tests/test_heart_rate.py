@@ -1,15 +1,15 @@
-"""client.heart_rate on shipped real recordings with ECG-measured heart rates."""
+"""signals.heart_rate on shipped real recordings with ECG-measured heart rates."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from client.audio import WORKING_RATE, load_audio
-from client.heart_rate import (
+from device import SAMPLES_DIR
+from signals.audio import WORKING_RATE, load_audio
+from signals.heart_rate import (
     MAX_BPM,
     MIN_BPM,
     HeartRateEstimate,
@@ -18,8 +18,7 @@ from client.heart_rate import (
     estimate_windows,
 )
 
-SAMPLES = Path(__file__).resolve().parent.parent / "client" / "samples"
-LISTED = json.loads((SAMPLES / "samples.json").read_text())["heart_rate_fixtures"]
+LISTED = json.loads((SAMPLES_DIR / "samples.json").read_text())["heart_rate_fixtures"]
 TOLERANCE_BPM = 3.0  # measured errors on these six fixtures are under 1 bpm; 3 leaves room
 
 
@@ -43,7 +42,7 @@ def _synthetic(bpm: float, seconds: float = 12.0, s2_ratio: float = 0.8) -> np.n
 
 @pytest.mark.parametrize("item", LISTED, ids=[s["file"] for s in LISTED])
 def test_sample_whole_recording(item: dict) -> None:
-    est = estimate_heart_rate(load_audio(SAMPLES / item["file"]))
+    est = estimate_heart_rate(load_audio(SAMPLES_DIR / item["file"]))
     assert est.usable and est.reason is None and est.bpm is not None
     assert est.bpm == pytest.approx(item["hr_ecg_bpm"], abs=TOLERANCE_BPM)
     assert 0.0 < est.quality <= 1.0
@@ -51,7 +50,7 @@ def test_sample_whole_recording(item: dict) -> None:
 
 @pytest.mark.parametrize("item", LISTED, ids=[s["file"] for s in LISTED])
 def test_sample_windows(item: dict) -> None:
-    signal = load_audio(SAMPLES / item["file"])
+    signal = load_audio(SAMPLES_DIR / item["file"])
     windows = estimate_windows(signal, window_s=5.0, hop_s=5.0)
     assert [w.start_s for w in windows] == [0.0, 5.0, 10.0]
     for w in windows:

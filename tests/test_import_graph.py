@@ -1,24 +1,28 @@
 """The import graph, read from the code itself (an AST walk, lazy imports included).
 
 Server A and server B are peers: neither imports the other; what both need lives in
-``service_common``. ``protocol`` is pure: it imports nothing else of the project.
+``service_common``. ``protocol`` is pure: it imports nothing else of the project, and
+``signals`` (audio, heart rate, features, segmentation, scoring) nothing at all. The
+parties' packages sit on top, and no two top-level packages import each other, even
+through others.
 """
 
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("protocol", "service_common", "server_a", "server_b", "client", "model", "bench")
+from tests.conftest import PACKAGES
+from tests.conftest import REPO_ROOT as ROOT
 
 
 def imports_of(package: str) -> set[tuple[str, str]]:
     """(module file, imported top-level project package) for every import in ``package``."""
     found: set[tuple[str, str]] = set()
     for path in sorted((ROOT / package).rglob("*.py")):
+        if "experiments" in path.relative_to(ROOT).parts:
+            continue  # research scripts, not shipped
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
             names: list[str] = []
@@ -37,9 +41,15 @@ def imports_of(package: str) -> set[tuple[str, str]]:
     ("package", "allowed"),
     [
         ("protocol", {"protocol"}),
+        ("signals", {"signals"}),
         ("service_common", {"service_common", "protocol"}),
         ("server_a", {"server_a", "service_common", "protocol"}),
         ("server_b", {"server_b", "service_common", "protocol"}),
+        ("client", {"client", "service_common", "protocol"}),
+        ("device", {"device", "client", "signals", "protocol"}),
+        ("physician", {"physician", "client", "signals", "protocol"}),
+        ("model", {"model", "signals"}),
+        ("evaluation", {"evaluation", "model", "signals"}),
     ],
 )
 def test_package_imports_only_what_it_may(package: str, allowed: set[str]) -> None:
@@ -47,7 +57,18 @@ def test_package_imports_only_what_it_may(package: str, allowed: set[str]) -> No
     assert not wrong, f"{package} imports outside {sorted(allowed)}: {wrong}"
 
 
+def test_no_cycle_between_top_level_packages() -> None:
+    edges = {p: {top for _, top in imports_of(p)} - {p} for p in PACKAGES}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or reaches(n, goal, seen | {n}) for n in edges[start] - seen)
+
+    cycles = sorted(p for p in PACKAGES if reaches(p, p, set()))
+    assert not cycles, f"packages on an import cycle: {cycles}"
+
+
 def test_the_walk_sees_real_imports() -> None:
     # the checker itself can fail: server A does import protocol and service_common
     tops = {top for _, top in imports_of("server_a")}
     assert {"protocol", "service_common"} <= tops
+    assert "signals" in {top for _, top in imports_of("device")}

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from client.audio import load_audio
-from model.features import recording_windows
+from device import SAMPLES_DIR
+from signals.audio import load_audio
+from signals.features import recording_windows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO_ROOT / "model"
@@ -21,9 +22,9 @@ RECORDS = ["training-a/a0001", "training-a/a0007", "training-b/b0008", "training
 def _real_windows() -> np.ndarray:
     paths = [PHYSIONET / f"{r}.flac" for r in RECORDS]
     paths = [p for p in paths if p.is_file()]
-    paths += sorted((REPO_ROOT / "client" / "samples").glob("*.wav"))
+    paths += sorted(SAMPLES_DIR.glob("*.wav"))
     if not paths:
-        pytest.skip("no real recordings: ../shared/data and client/samples both absent")
+        pytest.skip("no real recordings: ../shared/data and device/samples both absent")
     return np.concatenate([recording_windows(load_audio(p)) for p in paths])
 
 
@@ -57,8 +58,8 @@ def test_fresh_export_equals_torch(windows: np.ndarray, tmp_path: Path, arch: st
     torch = pytest.importorskip("torch", reason="torch (train extra) not installed")
     pytest.importorskip("onnx", reason="onnx (train extra) not installed")
     from model.export import export_fp32
-    from model.features import DEFAULT_PARAMS
     from model.net import build_net
+    from signals.features import DEFAULT_PARAMS
 
     torch.manual_seed(3)
     net = build_net(arch, DEFAULT_PARAMS.n_channels).eval()

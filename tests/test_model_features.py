@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from model.data import Record, split_by_subject, subject_of
-from model.features import (
+from signals.features import (
     DEFAULT_PARAMS,
     FeatureParams,
     _mel_basis,

@@ -1,4 +1,4 @@
-"""Device inference: onnxruntime only, shipped model, the AudioError contract of client.audio."""
+"""Device inference: onnxruntime only, shipped model, the AudioError contract of signals.audio."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from client.audio import AudioError, load_audio
-from client.scoring import AbnormalityScorer
-from model.features import recording_windows, window_starts
+from device import SAMPLES_DIR
+from signals.audio import AudioError, load_audio
+from signals.features import recording_windows, window_starts
+from signals.scoring import AbnormalityScorer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PHYSIONET = REPO_ROOT.parent / "shared" / "data" / "physionet2016"
@@ -20,13 +21,13 @@ RATE = 2000
 
 
 def _real_recording() -> Path:
-    samples = sorted((REPO_ROOT / "client" / "samples").glob("*.wav"))
+    samples = sorted(SAMPLES_DIR.glob("*.wav"))
     if samples:
         return samples[0]
     flac = PHYSIONET / "training-a" / "a0001.flac"
     if flac.is_file():
         return flac
-    pytest.skip("no real recording: neither client/samples/*.wav nor ../shared/data present")
+    pytest.skip("no real recording: neither device/samples/*.wav nor ../shared/data present")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_window_scores_match_direct_onnx_run(scorer: AbnormalityScorer) -> None:
 
 
 def test_other_rate_is_resampled(scorer: AbnormalityScorer) -> None:
-    from client.audio import resample
+    from signals.audio import resample
 
     signal = load_audio(_real_recording())
     up = resample(signal, RATE, 4000)
@@ -106,8 +107,8 @@ def test_scoring_path_never_imports_torch() -> None:
     code = textwrap.dedent(
         f"""
         import sys
-        from client.audio import load_audio
-        from client.scoring import AbnormalityScorer
+        from signals.audio import load_audio
+        from signals.scoring import AbnormalityScorer
         s = AbnormalityScorer.from_default()
         score = s.score_recording(load_audio({str(path)!r}), 2000)
         assert 0.0 <= score <= 1.0

@@ -11,16 +11,16 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from client.analysis import analyse_file
-from client.audio import WORKING_RATE, AudioError, load_audio
-from client.scoring import AbnormalityScorer
+from device import SAMPLES_DIR
+from device.analysis import analyse_file
+from signals.audio import WORKING_RATE, AudioError, load_audio
+from signals.scoring import AbnormalityScorer
 
-SAMPLES = Path(__file__).resolve().parent.parent / "client" / "samples"
-INDEX = json.loads((SAMPLES / "samples.json").read_text())
+INDEX = json.loads((SAMPLES_DIR / "samples.json").read_text())
 ALL_FILES = sorted(
     {s["file"] for s in INDEX["samples"]} | {s["file"] for s in INDEX["heart_rate_fixtures"]}
 )
-SOURCE = SAMPLES / INDEX["samples"][0]["file"]
+SOURCE = SAMPLES_DIR / INDEX["samples"][0]["file"]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def scorer() -> AbnormalityScorer:
 
 @pytest.mark.parametrize("name", ALL_FILES)
 def test_every_shipped_sample_gets_a_score(name: str, scorer: AbnormalityScorer) -> None:
-    score = scorer.score_recording(load_audio(SAMPLES / name), WORKING_RATE)
+    score = scorer.score_recording(load_audio(SAMPLES_DIR / name), WORKING_RATE)
     assert 0.0 <= score <= 1.0
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from client.eval_segmentation import annotated_states, event_counts, f1
-from model.segmentation import (
+from evaluation.segmentation import annotated_states, event_counts, f1
+from signals.segmentation import (
     FEATURE_RATE,
     _duration_logpdf,
     segment,

@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from bench.zero_leakage import dgk_key_for
-from client.launcher import launch_servers, write_key_dir
+from ops.launcher import launch_servers, write_key_dir
 from protocol.encoding import to_zn
 from server_b.app import create_app as create_b_app
 from server_b.core.config import Settings as BSettings

@@ -7,9 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-PACKAGES = ["protocol", "service_common", "client", "server_a", "server_b", "model", "bench"]
+from tests.conftest import PACKAGES, REPO_ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

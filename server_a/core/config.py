@@ -13,14 +13,13 @@ from protocol import dgk
 from protocol.keys import KeyShare
 from protocol.paillier import key_id
 from service_common.key_dir import (
-    AB_SECRET,
     DGK_PUBLIC,
     ENROLMENT_TOKEN,
     JWT_SECRET,
     SHARE_A,
     SYSTEM_PUBLIC,
 )
-from service_common.keyfiles import KeyFileError, load_dgk_public, load_secret, load_share
+from service_common.keyfiles import KeyFileError, load_dgk_public, load_secret
 from service_common.settings import ServerSettings
 
 
@@ -37,8 +36,9 @@ class Settings(ServerSettings):
 
     model_config = SettingsConfigDict(env_prefix="HRMON_A_", extra="ignore", populate_by_name=True)
 
-    share_file: Path | None = None
-    ab_secret_file: Path | None = None
+    SHARE_FILE = SHARE_A
+    SHARE_INDEX = 1
+
     jwt_secret_file: Path | None = None
     enrolment_token_file: Path | None = None
     database_url: str = Field(
@@ -62,8 +62,6 @@ class Settings(ServerSettings):
     device_burst: int = Field(default=60, ge=1, le=100_000)
     max_tracked_devices: int = Field(default=100_000, ge=1)
 
-    _share: KeyShare | None = PrivateAttr(default=None)
-    _ab_secret: SecretStr | None = PrivateAttr(default=None)
     _jwt_secret: SecretStr | None = PrivateAttr(default=None)
     _enrolment_token: SecretStr | None = PrivateAttr(default=None)
     _dgk_public: dgk.DgkPublicKey | None = PrivateAttr(default=None)
@@ -74,17 +72,8 @@ class Settings(ServerSettings):
             raise ValueError(
                 "database_url: only sqlite:/// and postgresql+psycopg:// are supported"
             )
-        share = load_share(
-            self.key_file(self.share_file, SHARE_A),
-            1,
-            allow_insecure_test_keys=self.allow_insecure_test_keys,
-        )
-        self._share = share
         if self.share_file is None and self.key_dir is not None:
-            _check_system_public(self.key_dir / SYSTEM_PUBLIC, share)
-        self._ab_secret = SecretStr(
-            load_secret(self.key_file(self.ab_secret_file, AB_SECRET), "A-B secret")
-        )
+            _check_system_public(self.key_dir / SYSTEM_PUBLIC, self.share)
         self._jwt_secret = SecretStr(
             load_secret(self.key_file(self.jwt_secret_file, JWT_SECRET), "JWT secret")
         )
@@ -98,18 +87,6 @@ class Settings(ServerSettings):
                 self.dgk_file(DGK_PUBLIC), allow_insecure_test_keys=self.allow_insecure_test_keys
             )
         return self
-
-    @property
-    def share(self) -> KeyShare:
-        """SK1, loaded and checked at start."""
-        assert self._share is not None
-        return self._share
-
-    @property
-    def ab_secret(self) -> bytes:
-        """The key A signs its calls to B with."""
-        assert self._ab_secret is not None
-        return self._ab_secret.get_secret_value().encode("utf-8")
 
     @property
     def dgk_public(self) -> dgk.DgkPublicKey:

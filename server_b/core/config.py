@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from protocol import dgk
-from protocol.keys import KeyShare
-from service_common.key_dir import AB_SECRET, DGK_SECRET, SHARE_B
-from service_common.keyfiles import load_dgk_secret, load_secret, load_share
+from service_common.key_dir import DGK_SECRET, SHARE_B
+from service_common.keyfiles import load_dgk_secret
 from service_common.settings import ServerSettings
 
 
@@ -27,43 +25,23 @@ class Settings(ServerSettings):
 
     model_config = SettingsConfigDict(env_prefix="HRMON_B_", extra="ignore", populate_by_name=True)
 
-    share_file: Path | None = None
-    ab_secret_file: Path | None = None
+    SHARE_FILE = SHARE_B
+    SHARE_INDEX = 2
+
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     max_clock_skew_s: int = Field(default=60, gt=0, le=600)
     noise_pool_size: int = Field(default=64, ge=0, le=4096)
     noise_pool_keys: int = Field(default=64, ge=1, le=10_000)
 
-    _share: KeyShare | None = PrivateAttr(default=None)
-    _ab_secret: SecretStr | None = PrivateAttr(default=None)
     _dgk_secret: dgk.DgkSecretKey | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _load_key_files(self) -> Settings:
-        insecure = self.allow_insecure_test_keys
-        self._share = load_share(
-            self.key_file(self.share_file, SHARE_B), 2, allow_insecure_test_keys=insecure
-        )
-        self._ab_secret = SecretStr(
-            load_secret(self.key_file(self.ab_secret_file, AB_SECRET), "A-B secret")
-        )
+    def _load_dgk_key(self) -> Settings:
         if self.comparison_mode == "zero-leakage":
             self._dgk_secret = load_dgk_secret(
-                self.dgk_file(DGK_SECRET), allow_insecure_test_keys=insecure
+                self.dgk_file(DGK_SECRET), allow_insecure_test_keys=self.allow_insecure_test_keys
             )
         return self
-
-    @property
-    def share(self) -> KeyShare:
-        """SK2, loaded and checked at start."""
-        assert self._share is not None
-        return self._share
-
-    @property
-    def ab_secret(self) -> bytes:
-        """The HMAC key server A signs with."""
-        assert self._ab_secret is not None
-        return self._ab_secret.get_secret_value().encode("utf-8")
 
     @property
     def dgk_secret(self) -> dgk.DgkSecretKey:

@@ -1,0 +1,223 @@
+"""``hrmon device submit|stream|analyse``: the patient device.
+
+The device analyses a recording locally (heart rate from heart sounds, CNN score),
+bound-checks and encrypts the two numbers under the pinned system key, and sends only the
+ciphertexts to server A. It never learns the healthy range, the threshold or the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from client import device_config
+from client.api import ServerAClient
+from client.device_config import DeviceConfig
+from client.encrypt import EncodedReading, encode_reading, encrypt_reading
+from client.errors import InputError, ServerUnavailable, run_command
+from client.system_key import check_pinned
+from device import analysis
+from device.analysis import Analysis
+
+SUBMIT_RETRIES = 2
+RETRY_PAUSE_S = 0.5
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A reading A acknowledged (its id lets the device retry without duplicates)."""
+
+    reading_id: str
+    status: str
+    taken_at: str
+
+
+def connect(config: DeviceConfig) -> ServerAClient:
+    """A client authenticated with the device token, after checking A serves the pinned key.
+
+    Raises:
+        KeyMismatch: A's system key differs from the one in the device file.
+    """
+    api = ServerAClient(config.server, config.device_token)
+    try:
+        check_pinned(api.system_key(), config.system_key.key_id)
+    except BaseException:
+        api.close()
+        raise
+    return api
+
+
+def submit(
+    api: ServerAClient,
+    config: DeviceConfig,
+    reading: EncodedReading,
+    taken_at: datetime,
+    *,
+    retries: int = SUBMIT_RETRIES,
+) -> Submitted:
+    """Encrypt and send one reading; retry the *same* body if A is briefly unreachable."""
+    body = encrypt_reading(config.system_key, reading, reading_id=uuid.uuid4(), taken_at=taken_at)
+    for attempt in range(retries + 1):
+        try:
+            answer = api.submit_reading(body)
+            return Submitted(str(answer.reading_id), answer.status, body["taken_at"])
+        except ServerUnavailable:
+            if attempt == retries:
+                raise
+            time.sleep(RETRY_PAUSE_S * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def reading_from(result: Analysis, heart_rate: float | None, score: float | None) -> EncodedReading:
+    """The reading to send: the analysis, with explicit overrides where given.
+
+    Raises:
+        InputError: unusable recording (and no override), or a value out of its bound.
+    """
+    bpm = heart_rate if heart_rate is not None else result.bpm
+    probability = score if score is not None else result.score
+    if heart_rate is None and not result.usable:
+        if result.score is not None and result.bpm is None:
+            # Honest refusal: a score alone cannot be range-checked, and a stand-in rate
+            # would decide the range test with a made-up number.
+            raise InputError(
+                f"{result.source}: no usable heart rate ({result.reason}); its abnormality "
+                f"score {result.score:.4f} was computed on this device, but a reading needs "
+                "both values, so nothing was sent (record at least 4 s for a heart rate)"
+            )
+        raise InputError(f"{result.source}: recording unusable ({result.reason}); nothing sent")
+    if bpm is None or probability is None:
+        raise InputError(f"{result.source}: no heart rate or score ({result.reason}); nothing sent")
+    return encode_reading(bpm, probability)
+
+
+def _manual(source: str, heart_rate: float, score: float) -> Analysis:
+    return Analysis(source, 0.0, 0.0, heart_rate, True, "given on the command line", score)
+
+
+def _describe(result: Analysis) -> str:
+    bpm = "   -  " if result.bpm is None else f"{result.bpm:6.1f}"
+    score = "  -   " if result.score is None else f"{result.score:.4f}"
+    state = "usable" if result.usable else f"UNUSABLE: {result.reason}"
+    return f"{result.source}: heart rate {bpm} bpm, score {score}, {state}"
+
+
+def _config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"device file from add-patient (default ${device_config.ENV_VAR} "
+        "or ~/.hrmon/device.json)",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _load_config(args: argparse.Namespace) -> DeviceConfig:
+    return device_config.load(args.config or device_config.default_path())
+
+
+def _taken_at(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--taken-at {text!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _emit(payload: dict[str, Any], as_json: bool, text: str) -> None:
+    print(json.dumps(payload) if as_json else text)
+
+
+@run_command
+def submit_main(argv: list[str]) -> int:
+    """``hrmon device submit FILE``: one recording, one reading."""
+    parser = argparse.ArgumentParser(
+        prog="hrmon device submit", description="Analyse a recording and submit ciphertexts."
+    )
+    parser.add_argument("file", type=Path, help=".wav heart-sound recording")
+    _config_argument(parser)
+    parser.add_argument("--heart-rate", type=float, help="override the estimate, bpm")
+    parser.add_argument("--score", type=float, help="override the CNN score, probability")
+    parser.add_argument("--taken-at", help="ISO 8601 time of the recording (default now)")
+    args = parser.parse_args(argv)
+    config = _load_config(args)
+    taken_at = _taken_at(args.taken_at)
+    if args.heart_rate is not None and args.score is not None:
+        result = _manual(str(args.file), args.heart_rate, args.score)
+    else:
+        result = analysis.analyse_file(args.file)
+    reading = reading_from(result, args.heart_rate, args.score)  # refused before encryption
+    with connect(config) as api:
+        sent = submit(api, config, reading, taken_at)
+    _emit(
+        {"analysis": asdict(result), "submitted": asdict(sent)},
+        args.json,
+        f"{_describe(result)}\nsent reading {sent.reading_id} ({sent.status}); "
+        "only ciphertexts left this device",
+    )
+    return 0
+
+
+@run_command
+def stream_main(argv: list[str]) -> int:
+    """``hrmon device stream FILE --window 10``: one reading per usable window."""
+    parser = argparse.ArgumentParser(
+        prog="hrmon device stream",
+        description="Analyse a long recording window by window, as a wearable would, "
+        "and submit one reading per usable window.",
+    )
+    parser.add_argument("file", type=Path)
+    _config_argument(parser)
+    parser.add_argument("--window", type=float, default=10.0, help="window length, seconds")
+    parser.add_argument("--hop", type=float, default=None, help="window step (default: window)")
+    parser.add_argument("--taken-at", help="ISO 8601 start of the recording (default now)")
+    args = parser.parse_args(argv)
+    config = _load_config(args)
+    start = _taken_at(args.taken_at)
+    results = analysis.analyse_windows(args.file, args.window, args.hop)
+    sent_count = 0
+    with connect(config) as api:
+        for result in results:
+            record: dict[str, Any] = {"analysis": asdict(result), "submitted": None}
+            if result.usable and result.bpm is not None and result.score is not None:
+                reading = encode_reading(result.bpm, result.score)
+                sent = submit(api, config, reading, start + timedelta(seconds=result.start_s))
+                record["submitted"] = asdict(sent)
+                sent_count += 1
+                text = f"{_describe(result)} -> sent {sent.reading_id} ({sent.status})"
+            else:
+                text = f"{_describe(result)} -> not sent"
+            _emit(record, args.json, text)
+    if not args.json:
+        print(f"{sent_count} of {len(results)} windows sent")
+    if sent_count == 0:
+        raise InputError(f"{args.file}: no usable window; nothing sent")
+    return 0
+
+
+@run_command
+def analyse_main(argv: list[str]) -> int:
+    """``hrmon device analyse FILE``: local only, nothing is sent."""
+    parser = argparse.ArgumentParser(
+        prog="hrmon device analyse", description="Analyse a recording locally; send nothing."
+    )
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--window", type=float, default=None, help="analyse per window, seconds")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    if args.window:
+        results = analysis.analyse_windows(args.file, args.window)
+    else:
+        results = [analysis.analyse_file(args.file)]
+    for result in results:
+        _emit(asdict(result), args.json, _describe(result))
+    return 0 if any(r.usable for r in results) else InputError.exit_code

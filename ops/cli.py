@@ -1,0 +1,77 @@
+"""The one console script, ``hrmon``: a thin dispatcher to each sub-command's module.
+
+Each sub-command lives in its own module and exposes ``main(argv: list[str]) -> int``
+that parses its own arguments; importing is lazy so that ``hrmon device submit`` never
+loads torch, uvicorn or matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+# (words, "module:function", one-line help)
+COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
+    (("demo",), "ops.demo:main", "full private flow on loopback with shipped recordings"),
+    (("setup",), "ops.setup:main", "make the system key and split it into two shares"),
+    (("server", "a"), "server_a.__main__:main", "run server A (compute cloud)"),
+    (("server", "b"), "server_b.__main__:main", "run server B (key cloud)"),
+    (
+        ("device", "submit"),
+        "device.cli:submit_main",
+        "analyse a recording, submit ciphertexts",
+    ),
+    (
+        ("device", "stream"),
+        "device.cli:stream_main",
+        "stream a long recording window by window",
+    ),
+    (("device", "analyse"), "device.cli:analyse_main", "analyse a recording locally only"),
+    (("device", "page"), "device.page:main", "patient device web page"),
+    (("physician", "keygen"), "physician.cli:keygen_main", "make the physician key pair"),
+    (("physician", "enrol"), "physician.cli:enrol_main", "register with server A"),
+    (("physician", "add-patient"), "physician.cli:add_patient_main", "enrol a patient"),
+    (
+        ("physician", "set-range"),
+        "physician.cli:set_range_main",
+        "set healthy range, threshold",
+    ),
+    (("physician", "results"), "physician.cli:results_main", "list decrypted results"),
+    (("physician", "tally"), "physician.cli:tally_main", "decrypt the abnormal tally"),
+    (("physician", "dashboard"), "physician.dashboard.app:main", "local physician dashboard"),
+    (("eval", "heart-rate"), "evaluation.heart_rate:main", "heart-rate accuracy vs ECG"),
+    (("eval", "model"), "model.evaluate:main", "CNN sensitivity/specificity"),
+    (
+        ("eval", "segmentation"),
+        "evaluation.segmentation:main",
+        "S1/S2 segmentation F1 vs annotations",
+    ),
+    (("train",), "model.train:main", "train the CNN (needs the train extra)"),
+    (("bench",), "bench.run:main", "protocol benchmarks vs the TNO peer"),
+]
+
+
+def _usage() -> str:
+    width = max(len(" ".join(words)) for words, _, _ in COMMANDS)
+    lines = ["usage: hrmon COMMAND [ARGS...]", "", "commands:"]
+    for words, _, help_text in COMMANDS:
+        lines.append(f"  {' '.join(words):<{width}}  {help_text}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch ``hrmon WORDS... ARGS...`` to the longest matching command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    for words, target, _ in sorted(COMMANDS, key=lambda c: -len(c[0])):
+        if tuple(args[: len(words)]) == words:
+            module_name, func_name = target.split(":")
+            func = getattr(importlib.import_module(module_name), func_name)
+            result: int = func(args[len(words) :])
+            return result
+    print(_usage(), file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout)
+    return 0 if args[:1] in (["-h"], ["--help"]) else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

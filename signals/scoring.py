@@ -1,0 +1,138 @@
+"""On-device abnormality score: the shipped CNN through onnxruntime only (no torch).
+
+The recording is cut into 5 s windows (2.5 s apart), each window becomes a log-mel
+image by :func:`signals.features.recording_windows` - the very function training used -
+and the CNN gives each window a probability of "abnormal"; the recording's score is the
+mean over its windows. The decision threshold comes from the model's JSON, where it was
+chosen to maximise MAcc on the validation part of the subject-wise split.
+
+Typical use::
+
+    scorer = AbnormalityScorer.from_default()
+    score = scorer.score_recording(load_audio("rec.wav"), WORKING_RATE)
+    abnormal = scorer.is_abnormal(score)
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from signals.audio import WORKING_RATE, resample, validate_signal
+from signals.features import FeatureParams, recording_windows
+
+DEFAULT_MODEL = "heart_cnn.int8.onnx"
+CONFIG_NAME = "heart_cnn.json"
+
+
+def _shipped(name: str) -> Path:
+    """Path of a file shipped in the ``model`` package (works from a wheel, too)."""
+    return Path(str(resources.files("model").joinpath(name)))
+
+
+class AbnormalityScorer:
+    """One onnxruntime session plus the feature parameters and threshold of the model.
+
+    Args:
+        model_path: the ``.onnx`` file.
+        config: the parsed ``heart_cnn.json``.
+        threads: onnxruntime intra-op threads (1 keeps the device responsive).
+
+    Raises:
+        FileNotFoundError: if the model file is missing.
+    """
+
+    def __init__(self, model_path: Path, config: dict[str, Any], *, threads: int = 1) -> None:
+        if not model_path.is_file():
+            raise FileNotFoundError(f"model file not found: {model_path}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(model_path), opts, providers=["CPUExecutionProvider"]
+        )
+        self.model_name = model_path.name
+        self.params = FeatureParams.from_dict(config["features"])
+        self._input = str(config.get("input_name", "features"))
+        self._output = str(config.get("output_name", "prob"))
+        thresholds: dict[str, float] = config.get("thresholds", {})
+        self.threshold = float(thresholds.get(model_path.name, config.get("threshold", 0.5)))
+
+    @classmethod
+    def from_path(cls, model_path: Path, config_path: Path | None = None) -> AbnormalityScorer:
+        """Load a model file; its JSON is ``heart_cnn.json`` beside it, else the shipped one.
+
+        Args:
+            model_path: ``.onnx`` file.
+            config_path: explicit JSON (feature parameters, thresholds).
+
+        Returns:
+            The scorer.
+
+        Raises:
+            FileNotFoundError: if the model or the JSON is missing.
+        """
+        if config_path is None:
+            beside = model_path.with_name(CONFIG_NAME)
+            config_path = beside if beside.is_file() else _shipped(CONFIG_NAME)
+        config = json.loads(config_path.read_text())
+        return cls(model_path, config)
+
+    @classmethod
+    def from_default(cls) -> AbnormalityScorer:
+        """The model shipped in the ``model`` package (int8 unless the JSON says otherwise).
+
+        Returns:
+            The scorer.
+
+        Raises:
+            FileNotFoundError: if the package lacks the model files.
+        """
+        config_path = _shipped(CONFIG_NAME)
+        config = json.loads(config_path.read_text())
+        return cls(_shipped(str(config.get("default_model", DEFAULT_MODEL))), config)
+
+    def score_windows(self, signal: npt.ArrayLike, rate: int) -> npt.NDArray[np.float32]:
+        """Probability of "abnormal" for each 5 s window of a recording.
+
+        Args:
+            signal: mono samples (full scale 1.0), at least 2 s.
+            rate: their sample rate in Hz (resampled to 2000 Hz if different).
+
+        Returns:
+            float32 array, one probability in [0, 1] per window.
+
+        Raises:
+            signals.audio.AudioError: empty, silent, clipped, non-finite, too short or a
+                sample rate below 1000 Hz - the same errors as heart-rate estimation.
+        """
+        x = validate_signal(np.asarray(signal), rate, source="signal")
+        x = resample(x, rate, WORKING_RATE)
+        feats = recording_windows(x, self.params)
+        probs = self._session.run([self._output], {self._input: feats})[0]
+        return np.asarray(probs, dtype=np.float32).reshape(-1)
+
+    def score_recording(self, signal: npt.ArrayLike, rate: int) -> float:
+        """Recording score: the mean window probability, in [0, 1].
+
+        Args:
+            signal: mono samples (full scale 1.0), at least 2 s.
+            rate: sample rate in Hz.
+
+        Returns:
+            Score; ``>= self.threshold`` means abnormal.
+
+        Raises:
+            signals.audio.AudioError: as :meth:`score_windows`.
+        """
+        return float(np.mean(self.score_windows(signal, rate)))
+
+    def is_abnormal(self, score: float) -> bool:
+        """Whether a recording score is over the validation-chosen threshold."""
+        return score >= self.threshold
