@@ -500,6 +500,13 @@ def main(argv: list[str]) -> int:
     )
     (args.out / "split.json").write_text(json.dumps(split, indent=0, sort_keys=True))
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    # per-recording scores, for fusing with other scores under the same split (docs/model.md)
+    scores = {
+        records[i].name: float(score)
+        for idx, part_scores in ((val_idx, val_scores), (test_idx, test_scores))
+        for i, score in zip(idx, part_scores, strict=True)
+    }
+    (args.out / "scores.json").write_text(json.dumps(scores, indent=0, sort_keys=True))
     for part in ("validation", "test"):
         for key, m in report[part].items():
             print(

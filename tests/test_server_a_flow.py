@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 from protocol.ciphertext import decode_ciphertext
 from protocol.encoding import to_zn
-from protocol.paillier import PrivateKey, PublicKey, decrypt, generate_keypair
+from protocol.paillier import decrypt
 from tests.service_helpers import (
-    PASSWORD,
     bearer,
-    enrol_body,
-    enrolment_headers,
     expected_bit,
     physician_key,
     range_body,
     reading_body,
     system_key,
+)
+from tests.stack_helpers import (
+    decrypt_result,
+    new_patient,
+    other_physician_key,
+    sign_in,
+    wait_until_decided,
 )
 
 if TYPE_CHECKING:
@@ -33,50 +35,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.servers"]
 pytestmark = pytest.mark.anyio
 LOW, HIGH, THRESHOLD = 600, 1000, 5000
-
-
-@functools.cache
-def other_physician_key() -> tuple[PublicKey, PrivateKey]:
-    return generate_keypair(1024)
-
-
-async def sign_in(stack: Stack, username: str, pk_d: PublicKey) -> str:
-    response = await stack.client.post(
-        "/v1/physicians", json=enrol_body(username, pk_d), headers=enrolment_headers(stack.key_dir)
-    )
-    assert response.status_code == 201, response.text
-    token = await stack.client.post(
-        "/v1/auth/token", data={"username": username, "password": PASSWORD}
-    )
-    assert token.status_code == 200, token.text
-    return str(token.json()["access_token"])
-
-
-async def new_patient(stack: Stack, token: str, label: str = "bed 4") -> tuple[str, str]:
-    response = await stack.client.post("/v1/patients", json={"label": label}, headers=bearer(token))
-    assert response.status_code == 201, response.text
-    return response.json()["patient_id"], response.json()["device_token"]
-
-
-async def wait_until_decided(
-    client: httpx.AsyncClient, token: str, patient_id: str, count: int, timeout: float = 60
-) -> list[dict[str, object]]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        response = await client.get(
-            f"/v1/patients/{patient_id}/results", params={"limit": 1000}, headers=bearer(token)
-        )
-        results = response.json()
-        if len(results) >= count and all(r["status"] != "pending" for r in results):
-            return results
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"readings still pending after {timeout} s: {results}")
-        await asyncio.sleep(0.02)
-
-
-def decrypt_result(text: str) -> int:
-    pk_d, sk_d = physician_key()
-    return decrypt(sk_d, decode_ciphertext(pk_d, text))
 
 
 async def test_grid_around_every_bound_gives_exact_bits_and_tally(stack: Stack) -> None:

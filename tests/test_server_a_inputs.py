@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
-import sqlalchemy as sa
 
 from protocol.ciphertext import ciphertext_length, encode_ciphertext
 from tests.service_helpers import (
@@ -30,9 +29,11 @@ from tests.service_helpers import (
     reading_body,
     system_key,
 )
-from tests.test_server_a_flow import (
+from tests.stack_helpers import (
+    all_cells,
     new_patient,
     other_physician_key,
+    row_counts,
     sign_in,
     wait_until_decided,
 )
@@ -68,31 +69,6 @@ async def world(stack: Stack) -> World:
     )
     assert response.status_code == 200
     return World(stack, token, other_token, patient_id, device)
-
-
-def row_counts(database_url: str) -> dict[str, int]:
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return {
-                table: connection.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
-                for table in ("physicians", "patients", "readings")
-            }
-    finally:
-        engine.dispose()
-
-
-def all_cells(database_url: str) -> list[Any]:
-    engine = sa.create_engine(database_url)
-    cells: list[Any] = []
-    try:
-        with engine.connect() as connection:
-            for table in sa.inspect(connection).get_table_names():
-                for row in connection.execute(sa.text(f"SELECT * FROM {table}")):
-                    cells.extend(row)
-    finally:
-        engine.dispose()
-    return cells
 
 
 def _zero(pk: Any) -> str:

@@ -15,7 +15,7 @@ from protocol.modes.base import Job, pack_groups
 from protocol.modes.memory import jobs_for
 from protocol.params import DEFAULT_PARAMS
 from tests.service_helpers import bearer, physician_key, range_body, reading_body, system_key
-from tests.test_server_a_flow import decrypt_result, new_patient, sign_in, wait_until_decided
+from tests.stack_helpers import decrypt_result, new_patient, sign_in, wait_until_decided
 
 if TYPE_CHECKING:
     from tests.servers import Stack

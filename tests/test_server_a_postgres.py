@@ -21,8 +21,7 @@ from tests.service_helpers import (
     reading_body,
     system_key,
 )
-from tests.test_server_a_flow import new_patient, sign_in, wait_until_decided
-from tests.test_server_a_inputs import all_cells, row_counts
+from tests.stack_helpers import all_cells, new_patient, row_counts, sign_in, wait_until_decided
 
 pytest_plugins = ["tests.servers"]
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]

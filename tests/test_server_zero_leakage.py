@@ -20,6 +20,7 @@ from server_b.app import create_app as create_b_app
 from server_b.core.config import Settings as BSettings
 from service_common.key_dir import DGK_SECRET, write_dgk_key_files
 from service_common.signing import signature_headers
+from tests.e2e_support import run_two_physicians
 from tests.service_helpers import (
     bearer,
     expected_bit,
@@ -28,8 +29,7 @@ from tests.service_helpers import (
     reading_body,
     system_key,
 )
-from tests.test_e2e_protocol import run_two_physicians
-from tests.test_server_a_flow import decrypt_result, new_patient, sign_in, wait_until_decided
+from tests.stack_helpers import decrypt_result, new_patient, sign_in, wait_until_decided
 
 if TYPE_CHECKING:
     from tests.servers import Stack
