@@ -63,7 +63,7 @@ def measure_wire(keys: BenchKeys) -> list[WireRow]:
         heart_rate=encode_ciphertext(pk, encrypt(pk, 724)),
         score=encode_ciphertext(pk, encrypt(pk, 1234)),
     )
-    accepted = msg.ReadingAccepted(reading_id=reading_id, status="pending")
+    accepted = msg.ReadingAccepted(reading_id=reading_id)
     result = msg.ResultOut(
         reading_id=reading_id,
         patient_id=patient_id,

@@ -179,11 +179,20 @@ def stream_main(argv: list[str]) -> int:
     _config_argument(parser)
     parser.add_argument("--window", type=float, default=10.0, help="window length, seconds")
     parser.add_argument("--hop", type=float, default=None, help="window step (default: window)")
-    parser.add_argument("--taken-at", help="ISO 8601 start of the recording (default now)")
+    parser.add_argument(
+        "--taken-at", help="ISO 8601 start of the recording (default: it ended just now)"
+    )
     args = parser.parse_args(argv)
     config = _load_config(args)
-    start = _taken_at(args.taken_at)
     results = analysis.analyse_windows(args.file, args.window, args.hop)
+    # A recording is streamed after it was made: by default it ended now, so no window is
+    # stamped in the future (A refuses those, and one would stand as the latest result).
+    length_s = max((r.start_s + r.duration_s for r in results), default=0.0)
+    start = (
+        _taken_at(args.taken_at)
+        if args.taken_at
+        else datetime.now(UTC) - timedelta(seconds=length_s)
+    )
     sent_count = 0
     with connect(config) as api:
         for result in results:

@@ -48,6 +48,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "S1/S2 segmentation F1 vs annotations",
     ),
     (("train",), "model.train:main", "train the CNN (needs the train extra)"),
+    (("train", "cycle"), "model.cycle_train:main", "fit and evaluate the cycle-feature model"),
     (("bench",), "bench.run:main", "protocol benchmarks vs the TNO peer"),
 ]
 

@@ -6,10 +6,18 @@ models only bound their size, and the receiver decodes them against the right ke
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from protocol.params import ANSWER_TABLE_SIZE
 
@@ -22,6 +30,25 @@ KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 Modulus = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{64,1024}$")]
 
 MAX_PACKS_PER_REQUEST = 64
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _sane_moment(value: datetime) -> datetime:
+    """In UTC and between 2000 and 2100: a time zone offset next to ``datetime.max`` would
+    overflow on conversion, and no heart-sound recording is dated outside that span."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("time must lie between 2000-01-01 and 2100-01-01 (UTC)")
+    return utc
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
+"""A zoned time, normalised to UTC and bounded; every time a client sends is one."""
 
 
 class Strict(BaseModel):
@@ -168,16 +195,18 @@ class ReadingIn(Strict):
 
     reading_id: UUID
     key_id: KeyId
-    taken_at: AwareDatetime
+    taken_at: Moment
     heart_rate: Ciphertext
     score: Ciphertext
 
 
 class ReadingAccepted(Strict):
-    """A stored reading and its state."""
+    """A stored reading: "stored", never its state. A device that learnt whether its
+    reading ended ``done`` or ``invalid`` could probe its own healthy range and threshold
+    with crafted values (docs/security.md); only the physician sees the state."""
 
     reading_id: UUID
-    status: ReadingStatus
+    status: Literal["stored"] = "stored"
 
 
 class TallyOut(Strict):

@@ -16,7 +16,7 @@ from server_a.comparison_worker import ComparisonWorker
 from server_a.core.config import Settings, get_settings
 from server_a.events import Broadcaster
 from server_a.metrics import a_metrics
-from server_a.ratelimit import DeviceRateLimit, TokenBuckets
+from server_a.ratelimit import TokenBuckets
 from server_a.services import Services
 from server_a.storage import Storage
 from service_common.body_limit import BodySizeLimit
@@ -46,7 +46,10 @@ def create_app(
     worker = ComparisonWorker(
         settings, storage, broadcaster, NoisePoolCache(settings.noise_pool_size), b_transport
     )
-    services = Services(settings, storage, broadcaster, worker)
+    buckets = TokenBuckets(
+        settings.device_rate_per_s, settings.device_burst, settings.max_tracked_devices
+    )
+    services = Services(settings, storage, broadcaster, worker, buckets)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -68,12 +71,6 @@ def create_app(
         "keeps Enc_pkD(bit) per reading. Sees no plaintext value.",
     )
     app.state.services = services
-    app.add_middleware(
-        DeviceRateLimit,
-        buckets=TokenBuckets(
-            settings.device_rate_per_s, settings.device_burst, settings.max_tracked_devices
-        ),
-    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(api_router)
     install_metrics(app, "hrmon_a", registry)

@@ -1,4 +1,5 @@
-"""Server A's way to B: each call a signed HTTP POST (``protocol.transport.Transport``)."""
+"""Server A's way to B: each call a signed HTTP POST (``protocol.transport.Transport``),
+each answer accepted only with B's signature for that very request."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from protocol.transport import PeerError, Response
-from service_common.signing import signature_headers
+from service_common.signing import (
+    RESPONSE_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+    SignatureError,
+    signature_headers,
+    verify_response,
+)
 
 
 class HttpTransport:
@@ -41,14 +48,23 @@ class HttpTransport:
             PeerError: B is down, slow, refused the call or answered nonsense.
         """
         body = request.model_dump_json().encode()
-        headers = {"content-type": "application/json"}
-        headers.update(signature_headers(self._secret, body))
+        signed = signature_headers(self._secret, body)
+        headers = {"content-type": "application/json", **signed}
         try:
             response = await self._http.post(route, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise PeerError(type(exc).__name__) from None
         if response.status_code != 200:
             raise PeerError(f"{route}: HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            verify_response(
+                self._secret,
+                signed[SIGNATURE_HEADER],
+                response.headers.get(RESPONSE_SIGNATURE_HEADER),
+                response.content,
+            )
+        except SignatureError as exc:  # an impostor, or a replayed answer
+            raise PeerError(f"{route}: {exc}") from None
         try:
             return response_type.model_validate_json(response.content)
         except ValidationError:

@@ -1,23 +1,19 @@
-"""Per-device rate limit on ``POST /v1/readings``: a token bucket per device token, in memory.
+"""Per-device rate limit on ``POST /v1/readings``: a token bucket per device, in memory.
 
-Keyed by the SHA-256 of the bearer token (the token itself is never kept), checked before
-the request reaches the database; over the limit: 429 with ``Retry-After`` (seconds).
-Rates come from ``Settings`` (``HRMON_A_DEVICE_RATE_PER_S``, ``HRMON_A_DEVICE_BURST``).
+Keyed by the *authenticated* patient (``server_a.api.deps.LimitedDevice``), so spelling
+the Authorization header differently (``bearer``, ``BEARER``) reaches the same bucket,
+and a token that fails authentication allocates nothing: junk tokens can neither get
+fresh buckets nor evict a drained device's. Over the limit: 429 with ``Retry-After``
+(seconds). Rates come from ``Settings`` (``HRMON_A_DEVICE_RATE_PER_S``,
+``HRMON_A_DEVICE_BURST``, ``HRMON_A_MAX_TRACKED_DEVICES``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from service_common.body_limit import send_json_error
-
-READINGS_PATH = "/v1/readings"
 
 
 @dataclass
@@ -54,33 +50,6 @@ class TokenBuckets:
         return (1 - bucket.tokens) / self.rate
 
 
-class DeviceRateLimit:
-    """ASGI middleware: 429 for a device submitting readings faster than its bucket allows."""
-
-    def __init__(self, app: ASGIApp, buckets: TokenBuckets) -> None:
-        self.app = app
-        self.buckets = buckets
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and (scope["path"].rstrip("/") == READINGS_PATH)
-        ):
-            token = dict(scope["headers"]).get(b"authorization", b"")
-            key = hashlib.sha256(token).hexdigest()
-            wait = self.buckets.take(key)
-            if wait > 0:
-                await _too_many(send, wait)
-                return
-        await self.app(scope, receive, send)
-
-
-async def _too_many(send: Send, wait_s: float) -> None:
-    retry_after = str(max(1, math.ceil(wait_s)))
-    await send_json_error(
-        send,
-        429,
-        f"rate limit: too many readings from this device; retry in {retry_after} s",
-        [(b"retry-after", retry_after.encode())],
-    )
+def retry_after(wait_s: float) -> str:
+    """``Retry-After`` in whole seconds, at least 1."""
+    return str(max(1, math.ceil(wait_s)))

@@ -8,6 +8,7 @@ from protocol.paillier import PublicKey, key_id
 from server_a.comparison_worker import ComparisonWorker
 from server_a.core.config import Settings
 from server_a.events import Broadcaster
+from server_a.ratelimit import TokenBuckets
 from server_a.storage import Storage
 
 
@@ -19,6 +20,7 @@ class Services:
     storage: Storage
     broadcaster: Broadcaster
     worker: ComparisonWorker
+    device_buckets: TokenBuckets
     ready: bool = False
 
     @property

@@ -76,12 +76,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
 
 
 def make_engine(database_url: str) -> Engine:
-    """An engine for SQLite (shared across threads, WAL) or PostgreSQL (pre-pinged pool)."""
+    """An engine for SQLite (shared across threads, WAL) or PostgreSQL (pre-pinged pool).
+
+    ``hide_parameters``: an error's text (and so a traceback in a log) never carries the
+    statement's values - patient ids, ciphertexts.
+    """
     if database_url.startswith("sqlite"):
-        engine = create_engine(database_url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            database_url, connect_args={"check_same_thread": False}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        database_url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+    )
 
 
 class Storage:

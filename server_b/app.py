@@ -50,5 +50,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_metrics(app, "hrmon_b")
     app.include_router(health.router)
-    app.include_router(comparison_router(comparison_mode(settings, noise)))
+    app.include_router(comparison_router(comparison_mode(settings, noise), settings.ab_secret))
     return app

@@ -1,6 +1,12 @@
-"""Server A's authentication to server B: HMAC-SHA256 over ``timestamp + "." + raw body``.
+"""A and B authenticate each other's messages with HMAC-SHA256 under the A-B secret.
 
-Server A signs with :func:`signature_headers`; server B checks with :func:`verify`.
+Request (A -> B): ``HMAC(timestamp + "." + raw body)``; A signs with
+:func:`signature_headers`, B checks with :func:`verify` (fresh within the clock window).
+Answer (B -> A): ``HMAC("response." + the request's signature + "." + raw body)``; B signs
+with :func:`sign_response`, A checks with :func:`verify_response`. Binding the answer to
+its request's signature means a recorded answer of B cannot be replayed to another
+request, and anything else listening on B's URL cannot answer at all (docs/design.md).
+The two inputs cannot collide: a request's begins with digits, an answer's with "r".
 The A-B secret is the text of the ``ab_secret`` file, used as UTF-8 bytes.
 """
 
@@ -12,6 +18,7 @@ import time
 
 TIMESTAMP_HEADER = "X-HRMon-Timestamp"
 SIGNATURE_HEADER = "X-HRMon-Signature"
+RESPONSE_SIGNATURE_HEADER = "X-HRMon-Response-Signature"
 MAX_CLOCK_SKEW_S = 60
 
 
@@ -54,3 +61,24 @@ def verify(
     expected = sign(secret, timestamp, body)
     if not hmac.compare_digest(expected, signature.strip().lower()):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
+
+
+def sign_response(secret: bytes, request_signature: str, body: bytes) -> str:
+    """Hex HMAC-SHA256(secret, "response." + request signature + "." + body)."""
+    message = b"response." + request_signature.strip().lower().encode("ascii") + b"." + body
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def verify_response(
+    secret: bytes, request_signature: str, signature: str | None, body: bytes
+) -> None:
+    """Accept only B's answer to *this* request.
+
+    Raises:
+        SignatureError: the answer is unsigned or signed for another request or body.
+    """
+    if not signature:
+        raise SignatureError(f"answer without {RESPONSE_SIGNATURE_HEADER}")
+    expected = sign_response(secret, request_signature, body)
+    if not hmac.compare_digest(expected, signature.strip().lower()):
+        raise SignatureError(f"{RESPONSE_SIGNATURE_HEADER} does not match this request and body")

@@ -1,10 +1,14 @@
-"""On-device abnormality score: the shipped CNN through onnxruntime only (no torch).
+"""On-device abnormality score: the shipped CNN through onnxruntime (no torch), fused with
+the cycle-feature model where one is shipped.
 
 The recording is cut into 5 s windows (2.5 s apart), each window becomes a log-mel
 image by :func:`signals.features.recording_windows` - the very function training used -
-and the CNN gives each window a probability of "abnormal"; the recording's score is the
-mean over its windows. The decision threshold comes from the model's JSON, where it was
-chosen to maximise MAcc on the validation part of the subject-wise split.
+and the CNN gives each window a probability of "abnormal"; the CNN's recording score is
+the mean over its windows. With ``model/cycle_model.json`` shipped, the recording's
+stethoscope-invariant cycle features (:mod:`signals.cycle_features`) give a second
+probability, and the score is their fusion (:func:`signals.cycle_model.fuse`). The
+decision threshold comes from the JSON, chosen on the validation part of the
+subject-wise split.
 
 Typical use::
 
@@ -25,10 +29,13 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from signals.audio import WORKING_RATE, resample, validate_signal
+from signals.cycle_features import recording_features
+from signals.cycle_model import CycleModel, fuse
 from signals.features import FeatureParams, recording_windows
 
 DEFAULT_MODEL = "heart_cnn.int8.onnx"
 CONFIG_NAME = "heart_cnn.json"
+CYCLE_NAME = "cycle_model.json"
 
 
 def _shipped(name: str) -> Path:
@@ -43,12 +50,21 @@ class AbnormalityScorer:
         model_path: the ``.onnx`` file.
         config: the parsed ``heart_cnn.json``.
         threads: onnxruntime intra-op threads (1 keeps the device responsive).
+        cycle: the parsed ``cycle_model.json`` to fuse with, or None for the CNN alone.
 
     Raises:
         FileNotFoundError: if the model file is missing.
+        ValueError: the cycle model is malformed or has no threshold for this CNN file.
     """
 
-    def __init__(self, model_path: Path, config: dict[str, Any], *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        config: dict[str, Any],
+        *,
+        threads: int = 1,
+        cycle: dict[str, Any] | None = None,
+    ) -> None:
         if not model_path.is_file():
             raise FileNotFoundError(f"model file not found: {model_path}")
         opts = ort.SessionOptions()
@@ -63,6 +79,13 @@ class AbnormalityScorer:
         self._output = str(config.get("output_name", "prob"))
         thresholds: dict[str, float] = config.get("thresholds", {})
         self.threshold = float(thresholds.get(model_path.name, config.get("threshold", 0.5)))
+        self.cycle_model: CycleModel | None = None
+        if cycle is not None:
+            fused: dict[str, float] = cycle.get("fused_thresholds", {})
+            if model_path.name not in fused:
+                raise ValueError(f"cycle model has no fused threshold for {model_path.name}")
+            self.cycle_model = CycleModel.from_json(cycle["model"])
+            self.threshold = float(fused[model_path.name])
 
     @classmethod
     def from_path(cls, model_path: Path, config_path: Path | None = None) -> AbnormalityScorer:
@@ -96,7 +119,9 @@ class AbnormalityScorer:
         """
         config_path = _shipped(CONFIG_NAME)
         config = json.loads(config_path.read_text())
-        return cls(_shipped(str(config.get("default_model", DEFAULT_MODEL))), config)
+        cycle_path = _shipped(CYCLE_NAME)
+        cycle = json.loads(cycle_path.read_text()) if cycle_path.is_file() else None
+        return cls(_shipped(str(config.get("default_model", DEFAULT_MODEL))), config, cycle=cycle)
 
     def score_windows(self, signal: npt.ArrayLike, rate: int) -> npt.NDArray[np.float32]:
         """Probability of "abnormal" for each 5 s window of a recording.
@@ -119,7 +144,8 @@ class AbnormalityScorer:
         return np.asarray(probs, dtype=np.float32).reshape(-1)
 
     def score_recording(self, signal: npt.ArrayLike, rate: int) -> float:
-        """Recording score: the mean window probability, in [0, 1].
+        """Recording score in [0, 1]: the mean window probability, fused with the cycle
+        model's probability when there is one.
 
         Args:
             signal: mono samples (full scale 1.0), at least 2 s.
@@ -131,7 +157,11 @@ class AbnormalityScorer:
         Raises:
             signals.audio.AudioError: as :meth:`score_windows`.
         """
-        return float(np.mean(self.score_windows(signal, rate)))
+        cnn = float(np.mean(self.score_windows(signal, rate)))
+        if self.cycle_model is None:
+            return cnn
+        x = resample(validate_signal(np.asarray(signal), rate, source="signal"), rate, WORKING_RATE)
+        return fuse(cnn, self.cycle_model.probability(recording_features(x)))
 
     def is_abnormal(self, score: float) -> bool:
         """Whether a recording score is over the validation-chosen threshold."""

@@ -3,10 +3,11 @@ key directories, apps wired in memory, real server processes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,19 +35,50 @@ def key_dir(tmp_path: Path) -> Path:
 
 
 class RecordingB:
-    """Server B's app behind a recorder of every request body, with an off switch."""
+    """Server B's app behind a recorder of every request body and answer, with an off
+    switch and two attacks: ``impostor`` (a function of the request body answering in
+    B's place, unsigned) and ``replay`` (send back B's previous answer, signature and all).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.bodies: list[bytes] = []
+        self.answers: list[tuple[list[tuple[bytes, bytes]], bytes]] = []
         self.down = False
+        self.impostor: Callable[[bytes], bytes] | None = None
+        self.replay = False
+
+    async def _answer(self, send: Send, status: int, headers: list[Any], body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.down:
-            await send({"type": "http.response.start", "status": 503, "headers": []})
-            await send({"type": "http.response.body", "body": b"down for a test"})
+            await self._answer(send, 503, [], b"down for a test")
+            return
+        if scope["type"] == "http" and self.replay and self.answers:
+            headers, body = self.answers[-1]
+            await self._answer(send, 200, headers, body)
+            return
+        if scope["type"] == "http" and self.impostor is not None:
+            message = await receive()
+            forged = self.impostor(message.get("body", b""))
+            await self._answer(send, 200, [(b"content-type", b"application/json")], forged)
             return
         chunks: list[bytes] = []
+        started: list[Message] = []
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.append(message)
+            elif (
+                message["type"] == "http.response.body"
+                and started
+                and started[0]["status"] == 200
+                and not message.get("more_body")
+            ):
+                self.answers.append((list(started[0]["headers"]), message.get("body", b"")))
+            await send(message)
 
         async def recording_receive() -> Message:
             message = await receive()
@@ -56,7 +88,7 @@ class RecordingB:
                     self.bodies.append(b"".join(chunks))
             return message
 
-        await self.app(scope, recording_receive, send)
+        await self.app(scope, recording_receive, recording_send)
 
 
 @dataclass

@@ -19,6 +19,8 @@ from tests.service_helpers import (
     enrol_body,
     enrolment_headers,
     physician_key,
+    range_body,
+    system_key,
 )
 
 if TYPE_CHECKING:
@@ -92,3 +94,19 @@ def all_cells(database_url: str) -> list[Any]:
     finally:
         engine.dispose()
     return cells
+
+
+async def patient_with_range(
+    stack: Stack, username: str, bounds: tuple[int, int, int] = (600, 1000, 5000)
+) -> tuple[str, str, str]:
+    """A physician signed in and a patient of theirs with a healthy range (default
+    60-100 bpm, score 0.5): (access token, patient id, device token)."""
+    token = await sign_in(stack, username, physician_key()[0])
+    patient_id, device = await new_patient(stack, token, username)
+    response = await stack.client.put(
+        f"/v1/patients/{patient_id}/range",
+        json=range_body(system_key()[0], *bounds),
+        headers=bearer(token),
+    )
+    assert response.status_code == 200, response.text
+    return token, patient_id, device

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import wave
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -289,3 +290,6 @@ def test_stream_sends_one_reading_per_usable_window_and_reports_the_rest(world):
     assert all(not r["analysis"]["usable"] for r in records if not r["submitted"])
     assert sent, "a clean sample has at least one usable 5 s window"
     assert len(_results(world)) == before + len(sent)
+    # a streamed recording was made before it is sent: no window is dated in the future
+    now = datetime.now(UTC)
+    assert all(datetime.fromisoformat(r["submitted"]["taken_at"]) <= now for r in sent)

@@ -40,7 +40,13 @@ SENT: list[str] = []  # every ciphertext and token this module sends, to look fo
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("bad")
     # Burst above what any other test here spends on one device, so only device 2 drains.
-    strict = {"HRMON_A_DEVICE_RATE_PER_S": "0.5", "HRMON_A_DEVICE_BURST": "12"}
+    # A slow refill (one token per 20 s) keeps device 2 drained for the tests after it; as
+    # many tracked buckets as devices, so a junk token that got a bucket would evict one.
+    strict = {
+        "HRMON_A_DEVICE_RATE_PER_S": "0.05",
+        "HRMON_A_DEVICE_BURST": "12",
+        "HRMON_A_MAX_TRACKED_DEVICES": "3",
+    }
     with running_world(base, f"sqlite:///{base / 'a.sqlite3'}", 3, env=strict) as w:
         SENT.extend([w.token, *(p.device_token for p in w.patients)])
         yield w
@@ -120,6 +126,21 @@ def test_a_device_over_its_rate_gets_429_with_retry_after(world: World) -> None:
     # Another device is not slowed by this one.
     assert _post_reading(world, 1, json={"not": "a reading"}).status_code == 422
     _unchanged(world, before)
+
+
+def test_the_limit_follows_the_device_not_the_spelling_of_its_header(world: World) -> None:
+    """Security round 2, item 4: the bucket was keyed on the raw header, so ``bearer``
+    instead of ``Bearer`` got a fresh one, and junk tokens each allocated a bucket and
+    evicted a drained device's."""
+    url = f"{world.a_url}/v1/readings"
+    token = world.patients[2].device_token  # drained by the test above
+    for spelling in (f"bearer {token}", f"BEARER {token}"):
+        answer = httpx.post(url, headers={"Authorization": spelling}, json={}, timeout=30)
+        assert answer.status_code == 429, (spelling.split()[0], answer.status_code)
+    for i in range(20):  # refused before any bucket exists: they can evict nothing
+        junk = httpx.post(url, headers=bearer(f"junk-token-{i:02d}"), json={}, timeout=30)
+        assert junk.status_code == 401
+    assert _post_reading(world, 2, json={}).status_code == 429
 
 
 def test_metrics_count_without_values(world: World) -> None:

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from protocol.ciphertext import decode_ciphertext
+from protocol.ciphertext import decode_ciphertext, encode_ciphertext
 from protocol.encoding import to_zn
-from protocol.paillier import decrypt
+from protocol.messages import CompareRequest, CompareResponse, PackAnswer
+from protocol.paillier import PublicKey, decrypt, encrypt
 from tests.service_helpers import (
     bearer,
     expected_bit,
@@ -25,6 +26,7 @@ from tests.stack_helpers import (
     decrypt_result,
     new_patient,
     other_physician_key,
+    patient_with_range,
     sign_in,
     wait_until_decided,
 )
@@ -55,7 +57,7 @@ async def test_grid_around_every_bound_gives_exact_bits_and_tally(stack: Stack) 
         body = reading_body(pk, hr, score, start + timedelta(minutes=i))
         response = await stack.client.post("/v1/readings", json=body, headers=bearer(device))
         assert response.status_code == 202, response.text
-        assert response.json() == {"reading_id": body["reading_id"], "status": "pending"}
+        assert response.json() == {"reading_id": body["reading_id"], "status": "stored"}
         sent[body["reading_id"]] = (hr, score, i)
     results = await wait_until_decided(stack.client, token, patient_id, len(values))
     assert [r["taken_at"] for r in results] == sorted(
@@ -119,13 +121,7 @@ async def test_readings_wait_for_a_range_then_are_decided(stack: Stack) -> None:
 async def test_malicious_value_is_isolated_and_marked_invalid(stack: Stack) -> None:
     """A device encrypting a huge value spoils only its own reading (guard bits)."""
     pk, _, _ = system_key()
-    token = await sign_in(stack, "dr.guard", physician_key()[0])
-    patient_id, device = await new_patient(stack, token)
-    await stack.client.put(
-        f"/v1/patients/{patient_id}/range",
-        json=range_body(pk, LOW, HIGH, THRESHOLD),
-        headers=bearer(token),
-    )
+    token, patient_id, device = await patient_with_range(stack, "dr.guard")
     stack.b.down = True  # hold B so that the readings are packed together
     honest = [(800, 10), (599, 10), (1001, 10)]
     bodies = [reading_body(pk, hr, s) for hr, s in honest]
@@ -148,13 +144,7 @@ async def test_malicious_value_is_isolated_and_marked_invalid(stack: Stack) -> N
 
 async def test_server_b_down_keeps_readings_pending_then_retries(stack: Stack) -> None:
     pk, _, _ = system_key()
-    token = await sign_in(stack, "dr.retry", physician_key()[0])
-    patient_id, device = await new_patient(stack, token)
-    await stack.client.put(
-        f"/v1/patients/{patient_id}/range",
-        json=range_body(pk, LOW, HIGH, THRESHOLD),
-        headers=bearer(token),
-    )
+    token, patient_id, device = await patient_with_range(stack, "dr.retry")
     stack.b.down = True
     body = reading_body(pk, 800, 9000)
     assert (
@@ -211,3 +201,86 @@ async def test_readings_of_two_physicians_share_one_request_to_b(stack: Stack) -
         json.loads(body) for body in stack.b.bodies if len(json.loads(body)["physician_keys"]) == 2
     ]
     assert mixed, "no request carried packs for both physicians"
+
+
+def _all_normal(body: bytes) -> bytes:
+    """An impostor on B's URL: Enc_pkD(0) for every reading (pk_D is public)."""
+    request = CompareRequest.model_validate_json(body)
+    keys = {k.key_id: PublicKey(int(k.n, 16)) for k in request.physician_keys}
+    packs = [
+        PackAnswer(
+            status="ok",
+            answers=[
+                encode_ciphertext(keys[r.physician_key_id], encrypt(keys[r.physician_key_id], 0))
+                for r in pack.readings
+            ],
+        )
+        for pack in request.packs
+    ]
+    return CompareResponse(packs=packs).model_dump_json().encode()
+
+
+async def _abnormal_reading_while(stack: Stack, name: str) -> tuple[str, str]:
+    pk, _, _ = system_key()
+    token = await sign_in(stack, name, physician_key()[0])
+    patient_id, device = await new_patient(stack, token)
+    await stack.client.put(
+        f"/v1/patients/{patient_id}/range",
+        json=range_body(pk, LOW, HIGH, THRESHOLD),
+        headers=bearer(token),
+    )
+    body = reading_body(pk, 2500, 10)  # 250 bpm: abnormal
+    response = await stack.client.post("/v1/readings", json=body, headers=bearer(device))
+    assert response.status_code == 202
+    worker = stack.services.worker
+    while not worker.backing_off:  # A refused the answer and waits to retry
+        await asyncio.sleep(0.01)
+    results = (
+        await stack.client.get(f"/v1/patients/{patient_id}/results", headers=bearer(token))
+    ).json()
+    assert [r["status"] for r in results] == ["pending"]
+    return token, patient_id
+
+
+async def test_an_impostor_answering_normal_for_everything_is_refused(stack: Stack) -> None:
+    """Security round 2, item 3: anything on A's B URL could answer Enc_pkD(0) for every
+    reading, and a 250 bpm reading decrypted to normal. B's answers are signed now."""
+    stack.b.impostor = _all_normal
+    token, patient_id = await _abnormal_reading_while(stack, "dr.impostor")
+    stack.b.impostor = None
+    (result,) = await wait_until_decided(stack.client, token, patient_id, 1)
+    assert decrypt_result(result["result"]) == 1
+
+
+async def test_a_replayed_answer_of_b_is_refused(stack: Stack) -> None:
+    """A genuine, signed answer of B recorded earlier is not an answer to a new request."""
+    pk, _, _ = system_key()
+    token, patient_id, device = await patient_with_range(stack, "dr.replay")
+    normal = reading_body(pk, 800, 10)
+    await stack.client.post("/v1/readings", json=normal, headers=bearer(device))
+    await wait_until_decided(stack.client, token, patient_id, 1)  # B's answer: "normal"
+    stack.b.replay = True
+    token, patient_id = await _abnormal_reading_while(stack, "dr.replay2")
+    stack.b.replay = False
+    (result,) = await wait_until_decided(stack.client, token, patient_id, 1)
+    assert decrypt_result(result["result"]) == 1
+
+
+async def test_a_device_cannot_read_the_outcome_of_its_own_readings(stack: Stack) -> None:
+    """Security round 2, item 1: a device sent an out-of-bound score and replayed the
+    reading id; the answer said ``invalid`` or ``done``, and how often each came back told
+    tau apart (20/300 against 2/300). Now every answer, first or replay, says "stored"."""
+    pk, _, _ = system_key()
+    token, patient_id, device = await patient_with_range(stack, "dr.oracle")
+    probes = [reading_body(pk, 800, 10), reading_body(pk, 800, to_zn(2**200, pk.n))]
+    first = [
+        (await stack.client.post("/v1/readings", json=b, headers=bearer(device))).json()
+        for b in probes
+    ]
+    results = await wait_until_decided(stack.client, token, patient_id, 2)
+    assert sorted(r["status"] for r in results) == ["done", "invalid"]  # the physician sees it
+    replays = [
+        await stack.client.post("/v1/readings", json=b, headers=bearer(device)) for b in probes
+    ]
+    assert [r.status_code for r in replays] == [200, 200]
+    assert [a["status"] for a in first] == [r.json()["status"] for r in replays] == ["stored"] * 2

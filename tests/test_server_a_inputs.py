@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
+import sqlalchemy as sa
 
 from protocol.ciphertext import ciphertext_length, encode_ciphertext
 from tests.service_helpers import (
@@ -235,6 +236,11 @@ BAD_INPUTS: list[tuple[str, Case, int, str]] = [
     ("reading score too long", _reading(score="A" * 2000), 422, "score"),
     ("reading naive taken_at", _reading(taken_at="2026-01-01T10:00:00"), 422, "taken_at"),
     ("reading bad taken_at", _reading(taken_at="yesterday"), 422, "taken_at"),
+    # Security round 2, item 7: these crashed A (500, SQL parameters in the log)
+    ("reading taken_at overflows", _reading(taken_at="9999-12-31T23:00:00-05:00"), 422, "taken_at"),
+    ("reading taken_at year 1", _reading(taken_at="0001-01-01T00:00:00+00:00"), 422, "taken_at"),
+    # ... and this one was stored and stood as the patient's latest result for years
+    ("reading taken_at in 2030", _reading(taken_at="2030-01-01T00:00:00Z"), 422, "taken_at"),
     ("reading bad id", _reading(reading_id="42"), 422, "reading_id"),
     ("reading plaintext value", _reading(heart_rate=724), 422, "heart_rate"),
     ("reading too large", _reading(score="A" * 2_000_000), 413, "body"),
@@ -287,6 +293,23 @@ BAD_INPUTS: list[tuple[str, Case, int, str]] = [
         422,
         "since",
     ),
+    *(
+        (
+            f"{part} {label}",
+            lambda w, part=part, value=value: (
+                "GET",
+                f"/v1/patients/{w.patient_id}/{part}",
+                {"params": {"since": value}, "headers": bearer(w.token)},
+            ),
+            422,
+            "since",
+        )
+        for part in ("results", "tally")
+        for label, value in (
+            ("since overflows", "9999-12-31T23:59:59-14:00"),
+            ("since underflows", "0001-01-01T00:00:00+14:00"),
+        )
+    ),
     ("events without token", lambda w: ("GET", "/v1/events", {}), 401, "bearer"),
 ]
 
@@ -315,6 +338,26 @@ async def test_every_bad_input_is_refused_by_name_and_stores_nothing(world: Worl
         failures.extend(f"{name}: {p}" for p in problems)
     assert not failures, "\n".join(failures)
     assert len(BAD_INPUTS) >= 40
+
+
+async def test_a_reading_a_few_minutes_ahead_is_clock_drift_and_accepted(world: World) -> None:
+    ahead = datetime.now(UTC) + timedelta(minutes=2)
+    response = await world.stack.client.post(
+        "/v1/readings", json=reading_body(PK, 700, 1, ahead), headers=bearer(world.device)
+    )
+    assert response.status_code == 202, response.text
+
+
+async def test_database_errors_carry_no_statement_values(world: World) -> None:
+    from server_a.storage import Storage
+
+    storage = Storage(world.stack.database_url)
+    try:
+        with pytest.raises(sa.exc.SQLAlchemyError) as caught, storage.engine.connect() as conn:
+            conn.execute(sa.text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "CIPHER-123"})
+        assert "CIPHER-123" not in str(caught.value)
+    finally:
+        storage.close()
 
 
 async def test_wrong_password_and_unknown_user_get_the_same_401(world: World) -> None:
@@ -375,7 +418,8 @@ async def test_replayed_reading_is_stored_once_and_conflicts_on_other_content(wo
     assert row_counts(world.stack.database_url)["readings"] == counts["readings"]
     (decided,) = await wait_until_decided(client, world.token, world.patient_id, 1)
     replay = await client.post("/v1/readings", json=body, headers=bearer(world.device))
-    assert replay.status_code == 200 and replay.json()["status"] == "done"
+    # the device learns "stored", never the state (Security round 2, item 1)
+    assert replay.status_code == 200 and replay.json()["status"] == "stored"
     assert decided["status"] == "done"
 
 

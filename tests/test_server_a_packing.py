@@ -14,11 +14,15 @@ from protocol.encoding import to_zn
 from protocol.modes.base import Job, pack_groups
 from protocol.modes.memory import jobs_for
 from protocol.params import DEFAULT_PARAMS
-from tests.service_helpers import bearer, physician_key, range_body, reading_body, system_key
-from tests.stack_helpers import decrypt_result, new_patient, sign_in, wait_until_decided
+from tests.service_helpers import bearer, physician_key, reading_body, system_key
+from tests.stack_helpers import (
+    decrypt_result,
+    patient_with_range,
+    wait_until_decided,
+)
 
 if TYPE_CHECKING:
-    from tests.servers import Stack
+    pass
 
 pytest_plugins = ["tests.servers"]
 LOW, HIGH, THRESHOLD = 600, 1000, 5000
@@ -39,19 +43,6 @@ def test_packs_never_mix_patients_and_isolated_readings_go_alone():
     assert sorted(i.reading_id for g in groups for i in g) == sorted(i.reading_id for i in items)
 
 
-async def _enrol(stack: Stack, name: str) -> tuple[str, str, str]:
-    pk = system_key()[0]
-    token = await sign_in(stack, name, physician_key()[0])
-    patient_id, device = await new_patient(stack, token, name)
-    response = await stack.client.put(
-        f"/v1/patients/{patient_id}/range",
-        json=range_body(pk, LOW, HIGH, THRESHOLD),
-        headers=bearer(token),
-    )
-    assert response.status_code == 200, response.text
-    return token, patient_id, device
-
-
 @pytest.mark.anyio
 async def test_a_crafted_device_cannot_touch_another_patients_bits(
     key_dir: Path, tmp_path: Path
@@ -64,8 +55,8 @@ async def test_a_crafted_device_cannot_touch_another_patients_bits(
     # a long batch wait gathers all submissions into one batch, interleaved so that a
     # mixed pack would put each victim right after an attacker
     async with in_memory_stack(key_dir, database, batch_wait_ms=1000) as stack:
-        attacker = await _enrol(stack, "dr.x")
-        victim = await _enrol(stack, "dr.y")
+        attacker = await patient_with_range(stack, "dr.x")
+        victim = await patient_with_range(stack, "dr.y")
         sent: list[str] = []
         start = datetime(2026, 1, 1, tzinfo=UTC)
         for i in range(8):

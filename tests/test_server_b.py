@@ -16,7 +16,14 @@ from protocol.encoding import to_zn
 from protocol.paillier import decrypt
 from server_b.app import create_app
 from server_b.core.config import Settings
+from service_common.signing import (
+    RESPONSE_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+    SignatureError,
+    verify_response,
+)
 from tests.service_helpers import (
+    ab_secret,
     body_of,
     compare_request,
     error_text,
@@ -67,6 +74,25 @@ async def test_right_bits_for_readings_around_every_bound(
     assert [decrypt(sk_d, decode_ciphertext(pk_d, a)) for a in answers] == [
         expected_bit(hr, s) for hr, s in readings
     ]
+
+
+async def test_the_answer_is_signed_for_this_request_only(
+    client: httpx.AsyncClient, key_dir: Path
+) -> None:
+    body = good_body([[(800, 10)]])
+    headers = signed(key_dir, body)
+    response = await client.post("/v1/compare", content=body, headers=headers)
+    assert response.status_code == 200
+    answer_signature = response.headers.get(RESPONSE_SIGNATURE_HEADER)
+    secret = ab_secret(key_dir)
+    verify_response(secret, headers[SIGNATURE_HEADER], answer_signature, response.content)
+    other = signed(key_dir, body, time.time() - 1)[SIGNATURE_HEADER]  # another request
+    with pytest.raises(SignatureError, match="does not match"):
+        verify_response(secret, other, answer_signature, response.content)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify_response(
+            secret, headers[SIGNATURE_HEADER], answer_signature, response.content + b" "
+        )
 
 
 async def test_out_of_band_pack_is_flagged_and_others_answered(

@@ -29,7 +29,13 @@ from tests.service_helpers import (
     reading_body,
     system_key,
 )
-from tests.stack_helpers import decrypt_result, new_patient, sign_in, wait_until_decided
+from tests.stack_helpers import (
+    decrypt_result,
+    new_patient,
+    patient_with_range,
+    sign_in,
+    wait_until_decided,
+)
 
 if TYPE_CHECKING:
     from tests.servers import Stack
@@ -133,8 +139,8 @@ async def test_a_crafted_device_cannot_touch_another_patients_bits(
     # a long batch wait gathers all eight submissions into one batch
     async with in_memory_stack(zl_key_dir, database, batch_wait_ms=1000) as stack:
         pk = system_key()[0]
-        attacker = await _enrol(stack, "dr.x", pk)
-        victim = await _enrol(stack, "dr.y", pk)
+        attacker = await patient_with_range(stack, "dr.x")
+        victim = await patient_with_range(stack, "dr.y")
         sent: dict[str, tuple[int, int]] = {}
         start = datetime(2026, 1, 1, tzinfo=UTC)
         for i, values in enumerate(victim_values):
@@ -150,18 +156,6 @@ async def test_a_crafted_device_cannot_touch_another_patients_bits(
         assert {r["reading_id"]: decrypt_result(str(r["result"])) for r in results} == {
             rid: 0 for rid in sent
         }
-
-
-async def _enrol(stack: Stack, name: str, pk: object) -> tuple[str, str, str]:
-    token = await sign_in(stack, name, physician_key()[0])
-    patient_id, device = await new_patient(stack, token, name)
-    response = await stack.client.put(
-        f"/v1/patients/{patient_id}/range",
-        json=range_body(pk, LOW, HIGH, THRESHOLD),  # type: ignore[arg-type]
-        headers=bearer(token),
-    )
-    assert response.status_code == 200, response.text
-    return token, patient_id, device
 
 
 def test_b_refuses_to_start_without_its_dgk_key(

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Pas
 
 from server_a.core.security import InvalidToken, device_token_hash, physician_id_from_token
 from server_a.models import Patient, Physician
+from server_a.ratelimit import retry_after
 from server_a.services import Services
 
 _physician_bearer = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
@@ -67,6 +68,23 @@ def current_device(
 
 
 CurrentDevice = Annotated[Patient, Depends(current_device)]
+
+
+def rate_limited_device(patient: CurrentDevice, services: ServicesDep) -> Patient:
+    """The authenticated device, if its bucket has a token left (429 otherwise)."""
+    wait = services.device_buckets.take(patient.id)
+    if wait > 0:
+        seconds = retry_after(wait)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"rate limit: too many readings from this device; retry in {seconds} s",
+            headers={"Retry-After": seconds},
+        )
+    return patient
+
+
+LimitedDevice = Annotated[Patient, Depends(rate_limited_device)]
+"""A device that authenticated and is within its submission rate."""
 
 
 def owned_patient(patient_id: UUID, physician: CurrentPhysician, services: ServicesDep) -> Patient:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -18,7 +19,15 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def signed_body(request: Request, settings: SettingsDep) -> bytes:
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request's raw body and A's signature of it (B's answer is bound to the latter)."""
+
+    body: bytes
+    signature: str
+
+
+async def signed_request(request: Request, settings: SettingsDep) -> SignedRequest:
     """The raw body, once its HMAC from server A checks out (401 otherwise)."""
     body = await request.body()
     try:
@@ -35,8 +44,8 @@ async def signed_body(request: Request, settings: SettingsDep) -> bytes:
             detail=str(exc),
             headers={"WWW-Authenticate": 'HMAC realm="hrmon-b"'},
         ) from None
-    return body
+    return SignedRequest(body, str(request.headers[SIGNATURE_HEADER]))
 
 
-SignedBody = Annotated[bytes, Depends(signed_body)]
-"""The body of a request server A signed: every comparison route takes one."""
+Signed = Annotated[SignedRequest, Depends(signed_request)]
+"""A request server A signed: every comparison route takes one."""

@@ -7,9 +7,9 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AwareDatetime
 
 from protocol.messages import (
+    Moment,
     PatientCreate,
     PatientCreated,
     PatientOut,
@@ -25,8 +25,8 @@ from server_a.validation import InputRejected, check_system_ciphertexts
 
 router = APIRouter(tags=["patients"])
 
-Since = Annotated[AwareDatetime | None, Query(description="taken_at >= since (ISO 8601, zoned)")]
-Until = Annotated[AwareDatetime | None, Query(description="taken_at <= until (ISO 8601, zoned)")]
+Since = Annotated[Moment | None, Query(description="taken_at >= since (ISO 8601, zoned)")]
+Until = Annotated[Moment | None, Query(description="taken_at <= until (ISO 8601, zoned)")]
 
 
 def _check_window(since: datetime | None, until: datetime | None) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, HTTPException, Response, status
 
 from protocol.messages import ReadingAccepted, ReadingIn
-from server_a.api.deps import CurrentDevice, ServicesDep
-from server_a.storage import Conflict, NewReading
+from server_a.api.deps import LimitedDevice, ServicesDep
+from server_a.storage import Conflict, NewReading, now
 from server_a.validation import InputRejected, check_system_ciphertexts
 
 router = APIRouter(tags=["readings"])
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+"""How far ahead of A's clock a device's ``taken_at`` may be (clock drift)."""
 
 
 @router.post(
@@ -18,9 +22,15 @@ router = APIRouter(tags=["readings"])
     responses={200: {"model": ReadingAccepted, "description": "replay of a stored reading"}},
 )
 def submit_reading(
-    body: ReadingIn, patient: CurrentDevice, services: ServicesDep, response: Response
+    body: ReadingIn, patient: LimitedDevice, services: ServicesDep, response: Response
 ) -> ReadingAccepted:
     """Store E(hr), E(score) before answering; a replay with the same content gets 200."""
+    if body.taken_at > now() + MAX_FUTURE_SKEW:
+        # a reading dated ahead would stand as the patient's latest, hiding real ones
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"taken_at: more than {MAX_FUTURE_SKEW.seconds // 60} minutes in the future",
+        )
     try:
         check_system_ciphertexts(
             services.system_key,
@@ -38,11 +48,11 @@ def submit_reading(
         score=body.score,
     )
     try:
-        stored, created = services.storage.add_reading(new)
+        _, created = services.storage.add_reading(new)
     except Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
     if created:
         services.worker.wake()
     else:
         response.status_code = status.HTTP_200_OK
-    return ReadingAccepted(reading_id=body.reading_id, status=stored.status)  # type: ignore[arg-type]
+    return ReadingAccepted(reading_id=body.reading_id)

@@ -2,8 +2,9 @@
 
 Every route of ``mode.routes`` (``protocol.modes``) becomes a signed ``POST``: the body
 is parsed into the route's message (422 with pydantic's field errors), the handler runs
-off the event loop (``/healthz`` stays responsive under load) and a
-:class:`~protocol.transport.FieldError` becomes a 422 naming the field.
+off the event loop (``/healthz`` stays responsive under load), a
+:class:`~protocol.transport.FieldError` becomes a 422 naming the field, and the answer
+is signed for this very request (``service_common.signing.sign_response``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ValidationError
+from fastapi import APIRouter, HTTPException, Response, status
+from pydantic import ValidationError
 
 from protocol.modes.base import ModeB
 from protocol.transport import FieldError, Route
-from server_b.api.deps import SignedBody
-from service_common.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from server_b.api.deps import Signed, SignedRequest
+from service_common.signing import (
+    RESPONSE_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign_response,
+)
 
 
 def _unprocessable(detail: object) -> HTTPException:
@@ -40,30 +46,37 @@ def _openapi(route: Route) -> dict[str, Any]:
     }
 
 
-def _endpoint(route: Route) -> Callable[[bytes], Awaitable[BaseModel]]:
-    async def endpoint(body: SignedBody) -> BaseModel:
+def _endpoint(route: Route, secret: bytes) -> Callable[[SignedRequest], Awaitable[Response]]:
+    async def endpoint(signed: Signed) -> Response:
         try:
-            request = route.request_type.model_validate_json(body)
+            request = route.request_type.model_validate_json(signed.body)
         except ValidationError as exc:
             raise _unprocessable(
                 exc.errors(include_url=False, include_input=False, include_context=False)
             ) from None
         try:
-            return await asyncio.to_thread(route.handler, request)
+            answer = await asyncio.to_thread(route.handler, request)
         except FieldError as exc:
             raise _unprocessable(str(exc)) from None
+        content = answer.model_dump_json().encode()
+        signature = sign_response(secret, signed.signature, content)
+        return Response(
+            content,
+            media_type="application/json",
+            headers={RESPONSE_SIGNATURE_HEADER: signature},
+        )
 
     endpoint.__doc__ = route.handler.__doc__
     return endpoint
 
 
-def comparison_router(mode: ModeB) -> APIRouter:
-    """One signed ``POST`` per route of ``mode``."""
+def comparison_router(mode: ModeB, secret: bytes) -> APIRouter:
+    """One signed ``POST`` per route of ``mode``, answers signed with ``secret``."""
     router = APIRouter(tags=[f"comparison ({mode.name})"])
     for route in mode.routes.values():
         router.add_api_route(
             route.path,
-            _endpoint(route),
+            _endpoint(route, secret),
             methods=["POST"],
             response_model=route.response_type,
             openapi_extra=_openapi(route),
