@@ -7,7 +7,8 @@ bound. The zero-leakage mode (#8) adds itself here with :func:`register`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench import pipeline as pl
@@ -51,11 +52,23 @@ def distances(hr: int, score: int) -> tuple[int, int, int]:
 
 
 def record_baseline_view(keys: BenchKeys, checks: int) -> tuple[list[int], list[int]]:
+    """B's view and the true distance per check, over readings spread across all values."""
+    plain = pl.sample_readings(-(-checks // CHECKS_PER_READING))
+    views, secrets_ = baseline_views(keys, plain)
+    return views[:checks], secrets_[:checks]
+
+
+def baseline_views(
+    keys: BenchKeys, plain: Sequence[tuple[int, int]]
+) -> tuple[list[int], list[int]]:
     """Run a1-a3 and both partial decryptions for real; keep the slots B opens.
 
     B's view of a check is t = t' - 2^(k-1), which B computes from the opened slot. The
     inputs are encrypted without randomness and the pack is not re-randomised: B's
     opened plaintext does not depend on either, and this keeps many trials affordable.
+
+    Returns:
+        B's view and the true distance d, per check, three per reading in pack order.
     """
     half = 1 << (DEFAULT_PARAMS.slot_bits - 1)
     mask = (1 << DEFAULT_PARAMS.slot_bits) - 1
@@ -63,7 +76,6 @@ def record_baseline_view(keys: BenchKeys, checks: int) -> tuple[list[int], list[
     bounds = cmp.EncryptedBounds(
         *(unsafe_encrypt_without_noise(keys.pk, v) for v in (pl.LOW, pl.HIGH, pl.THRESHOLD))
     )
-    plain = pl.sample_readings(-(-checks // CHECKS_PER_READING))
     views: list[int] = []
     secrets_: list[int] = []
     for start in range(0, len(plain), per_pack):
@@ -84,7 +96,24 @@ def record_baseline_view(keys: BenchKeys, checks: int) -> tuple[list[int], list[
         cmp.b2_read_signs(opened, len(slots))  # B's own check that every slot is honest
         k = DEFAULT_PARAMS.slot_bits
         views.extend(((opened >> (k * j)) & mask) - half for j in range(len(slots)))
-    return views[:checks], secrets_[:checks]
+    return views, secrets_
+
+
+def baseline_bit_guess_accuracy(keys: BenchKeys, trials: int) -> float:
+    """How often B guesses the violation bit right next to a bound, from |t| alone.
+
+    Readings at hr = lo - 1 (d1 = 0, violated) or hr = lo (d1 = -1, not), half and half;
+    B's rule: violated when |t| > 2^(sigma - 1), the rule that read the bit 75 % of the
+    time while r2 was drawn from [0, r1) (#12). 0.5 is a coin: B learns nothing.
+    """
+    plain = [(pl.LOW - 1 + secrets.randbelow(2), 0) for _ in range(trials)]
+    views, distances_ = baseline_views(keys, plain)
+    cut = 1 << (DEFAULT_PARAMS.sigma - 1)
+    d1 = slice(0, None, CHECKS_PER_READING)  # the heart-rate-too-slow check
+    right = [
+        (abs(view) > cut) == (d >= 0) for view, d in zip(views[d1], distances_[d1], strict=True)
+    ]
+    return sum(right) / len(right)
 
 
 BASELINE = register(

@@ -48,6 +48,7 @@ class KeySizeResults:
     peer: PeerResult | None = None
     e2e: EndToEnd | None = None
     zero_leakage: dict[str, Summary] = field(default_factory=dict)
+    bit_guess_accuracy: float | None = None
 
     def check(self, name: str) -> Summary | None:
         """The per-check summary named ``name`` (see steps.measure_checks), if measured."""
@@ -100,6 +101,8 @@ class KeySizeResults:
         for mode, estimate in self.leakage.items():
             summary[f"{mode}_leakage_bits"] = round(estimate.mutual_information_bits, 3)
             summary[f"{mode}_guess_error_bits"] = round(estimate.guess_error_bits, 3)
+        if self.bit_guess_accuracy is not None:  # 0.5: B cannot read the bit at a bound
+            summary["baseline_bit_guess_accuracy"] = round(self.bit_guess_accuracy, 4)
         zl = {name: round(s.median_ms, 3) for name, s in self.zero_leakage.items()}
         summary["zero_leakage_per_check_ms"] = zl.get("prefilled")
         summary["zero_leakage_per_check_cold_ms"] = zl.get("inline")

@@ -39,6 +39,7 @@ class BenchConfig:
     batch_packs: tuple[int, ...]
     throughput_rounds: int
     leakage_checks: int
+    bit_guess_trials: int
     zero_leakage_readings: int
     peer_repeats: int
     e2e_readings: int
@@ -49,8 +50,8 @@ class BenchConfig:
     def make(cls, quick: bool, peer: bool = True, e2e: bool = True) -> BenchConfig:
         """The quick (< 1 minute with small keys) or the full configuration."""
         if quick:
-            return cls(True, 5, 5, 5, (1, 2), 1, 600, 2, 1, 5, peer, e2e)
-        return cls(False, 30, 20, 15, (1, 4, 16), 3, 6000, 14, 10, 40, peer, e2e)
+            return cls(True, 5, 5, 5, (1, 2), 1, 600, 400, 2, 1, 5, peer, e2e)
+        return cls(False, 30, 20, 15, (1, 4, 16), 3, 6000, 4000, 14, 10, 40, peer, e2e)
 
 
 @dataclass
@@ -112,6 +113,8 @@ def leakage_section(ctx: Context) -> None:
         ctx.results.leakage[name] = estimate_leakage(views, distances)
         if name == "baseline":
             ctx.results.leakage["random"] = estimate_leakage(independent_view(views), distances)
+    trials = ctx.config.bit_guess_trials
+    ctx.results.bit_guess_accuracy = modes.baseline_bit_guess_accuracy(ctx.keys, trials)
 
 
 def peer_section(ctx: Context) -> None:
@@ -222,7 +225,7 @@ def main(argv: Sequence[str]) -> int:
     console.print(f"report: {args.out / 'report.md'}  (CSV, JSON and plots beside it)")
     for key in ("per_check_ms", "peer_per_check_ms", "speedup_vs_peer",
                 "throughput_checks_per_s", "e2e_p50_ms", "baseline_leakage_bits",
-                "random_leakage_bits", "zero_leakage_per_check_ms",
+                "random_leakage_bits", "baseline_bit_guess_accuracy", "zero_leakage_per_check_ms",
                 "zero_leakage_speedup_vs_peer", "zero_leakage_leakage_bits"):  # fmt: skip
         console.print(f"  {key}: {document.get(key)}")
     if args.json:

@@ -6,6 +6,8 @@ Every failure becomes a :mod:`client.errors` exception whose message names the p
 :class:`ServerUnavailable` when A cannot be reached or answers 503, :class:`AuthError` on
 401, :class:`ApiError` with A's reason for any other refusal. Tokens travel in headers,
 never in URLs; no ciphertext or secret is put into an error message.
+
+About 300 lines: one method per route of docs/api.md, which read best side by side.
 """
 
 from __future__ import annotations
@@ -187,6 +189,14 @@ class ServerAClient:
         """Enrol a patient; the device token comes back once."""
         response = self._request("POST", "/v1/patients", "add the patient", json={"label": label})
         created = _parse(PatientCreated, response, "new patient")
+        return NewPatient(str(created.patient_id), created.device_token)
+
+    def replace_device_token(self, patient_id: str) -> NewPatient:
+        """A new device token for a patient; the old one stops working (shown this once)."""
+        response = self._request(
+            "POST", f"/v1/patients/{patient_id}/device-token", "replace the device token"
+        )
+        created = _parse(PatientCreated, response, "new device token")
         return NewPatient(str(created.patient_id), created.device_token)
 
     def list_patients(self) -> list[PatientOut]:

@@ -33,6 +33,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("physician", "enrol"), "physician.cli:enrol_main", "register with server A"),
     (("physician", "add-patient"), "physician.cli:add_patient_main", "enrol a patient"),
     (
+        ("physician", "replace-device"),
+        "physician.cli:replace_device_main",
+        "new device token for a patient (the old one stops working)",
+    ),
+    (
         ("physician", "set-range"),
         "physician.cli:set_range_main",
         "set healthy range, threshold",

@@ -4,7 +4,7 @@ Each command has a function usable from Python (the demo calls them) and a ``*_m
 entry point. Results and tallies are decrypted here, with the physician's own key; the
 servers never see anything but ciphertexts.
 
-About 420 lines: each physician sub-command is a small function plus its parser; kept
+About 460 lines: each physician sub-command is a small function plus its parser; kept
 together so ``hrmon physician --help`` reads from one place.
 """
 
@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from client import device_config
-from client.api import ServerAClient
+from client.api import NewPatient, ServerAClient
 from client.device_config import DeviceConfig
 from client.encrypt import EncodedRange, encode_range, encrypt_range
 from client.errors import ConfigError, InputError, ServerUnavailable, run_command
@@ -124,12 +125,28 @@ def pinned_system_key(api: ServerAClient, profile: PhysicianProfile) -> SystemPu
 
 def add_patient(home: Path, password: str, label: str, config_path: Path) -> DeviceConfig:
     """Enrol a patient and write their device's configuration file (0600)."""
+    return _new_device_file(home, password, config_path, lambda api: api.add_patient(label))
+
+
+def replace_device(home: Path, password: str, patient: str, config_path: Path) -> DeviceConfig:
+    """A new device token for ``patient`` (id or label), written to a new device file; the
+    old device's token is refused from now on."""
+
+    def replace(api: ServerAClient) -> NewPatient:
+        return api.replace_device_token(resolve_patient(api, patient))
+
+    return _new_device_file(home, password, config_path, replace)
+
+
+def _new_device_file(
+    home: Path, password: str, config_path: Path, make: Callable[[ServerAClient], NewPatient]
+) -> DeviceConfig:
     if config_path.exists():
         raise ConfigError(f"{config_path} already exists; refusing to overwrite a device file")
     api, profile = login(home, password)
     with api:
         system = pinned_system_key(api, profile)
-        patient = api.add_patient(label)
+        patient = make(api)
     config = DeviceConfig(profile.server, patient.patient_id, patient.device_token, system)
     device_config.save(config, config_path)
     return config
@@ -329,6 +346,27 @@ def add_patient_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     config = add_patient(_home(args), physician_profile.password(), args.label, args.device_config)
     print(f"patient {config.patient_id} ({args.label}); device file {args.device_config}")
+    return 0
+
+
+@run_command
+def replace_device_main(argv: list[str]) -> int:
+    """``hrmon physician replace-device``."""
+    parser = _parser(
+        "replace-device", "Give a patient a new device token (a lost or stolen device)."
+    )
+    parser.add_argument("patient", help="patient id or label")
+    parser.add_argument(
+        "--device-config", type=Path, required=True, help="where to write the new device file"
+    )
+    args = parser.parse_args(argv)
+    config = replace_device(
+        _home(args), physician_profile.password(), args.patient, args.device_config
+    )
+    print(
+        f"patient {config.patient_id}: new device file {args.device_config}; "
+        "the old device's token no longer works"
+    )
     return 0
 
 

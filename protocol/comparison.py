@@ -76,12 +76,18 @@ class PreparedReading:
 def draw_blinding(
     params: ComparisonParams = DEFAULT_PARAMS, count: int = CHECKS_PER_READING
 ) -> Blinding:
-    """c_i a fair bit, r1_i uniform in [1, 2^sigma), r2_i uniform in [0, r1_i)."""
+    """c_i a fair bit, r1_i uniform in [1, 2^sigma), r2_i uniform in (-r1_i, r1_i).
+
+    r2 symmetric around 0 makes |t| = |r1 v + r2| the same in distribution for v and -v
+    (v = 2d + 1): B cannot tell d = 0 from d = -1 by the size of |t|. With r2 in [0, r1),
+    |t| >= r1 exactly when v > 0, and B guessed the bit next to a bound 75 % of the time
+    (#12; docs/design.md). |r2| < r1 <= r1 |v| keeps the sign of t the sign of v.
+    """
     r1 = tuple(secrets.randbelow((1 << params.sigma) - 1) + 1 for _ in range(count))
     return Blinding(
         flips=tuple(secrets.randbelow(2) for _ in range(count)),
         r1=r1,
-        r2=tuple(secrets.randbelow(r) for r in r1),
+        r2=tuple(secrets.randbelow(2 * r - 1) - (r - 1) for r in r1),
     )
 
 

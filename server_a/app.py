@@ -15,6 +15,7 @@ from server_a.api.main import api_router
 from server_a.comparison_worker import ComparisonWorker
 from server_a.core.config import Settings, get_settings
 from server_a.events import Broadcaster
+from server_a.login_throttle import LoginThrottle
 from server_a.metrics import a_metrics
 from server_a.ratelimit import TokenBuckets
 from server_a.services import Services
@@ -49,7 +50,7 @@ def create_app(
     buckets = TokenBuckets(
         settings.device_rate_per_s, settings.device_burst, settings.max_tracked_devices
     )
-    services = Services(settings, storage, broadcaster, worker, buckets)
+    services = Services(settings, storage, broadcaster, worker, buckets, LoginThrottle(settings))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -73,5 +74,5 @@ def create_app(
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(api_router)
-    install_metrics(app, "hrmon_a", registry)
+    install_metrics(app, "hrmon_a", settings.metrics_token, registry)
     return app

@@ -31,6 +31,15 @@ class TokenBuckets:
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, Bucket] = OrderedDict()
 
+    def wait(self, key: str, now: float | None = None) -> float:
+        """Seconds until ``key`` has a token (0: it has one now); spends nothing."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def take(self, key: str, now: float | None = None) -> float:
         """Spend one token of ``key``'s bucket.
 

@@ -8,6 +8,7 @@ from protocol.paillier import PublicKey, key_id
 from server_a.comparison_worker import ComparisonWorker
 from server_a.core.config import Settings
 from server_a.events import Broadcaster
+from server_a.login_throttle import LoginThrottle
 from server_a.ratelimit import TokenBuckets
 from server_a.storage import Storage
 
@@ -21,6 +22,7 @@ class Services:
     broadcaster: Broadcaster
     worker: ComparisonWorker
     device_buckets: TokenBuckets
+    login_throttle: LoginThrottle
     ready: bool = False
 
     @property

@@ -4,7 +4,7 @@ SQLite file by default, PostgreSQL by URL (``postgresql+psycopg://...``). The sc
 made by the alembic migrations in ``server_a/migrations``, run by :meth:`Storage.migrate`
 at start-up on either database. Every write commits before the caller answers.
 
-About 370 lines: every query of server A in one place, so the schema's invariants (one
+About 400 lines: every query of server A in one place, so the schema's invariants (one
 reading once, decisions recorded atomically) are checked in one file.
 """
 
@@ -163,7 +163,18 @@ class Storage:
     # --- patients ---------------------------------------------------------------------
 
     def add_patient(self, physician_id: str, label: str, device_token_hash: str) -> Patient:
-        """Store a new patient of ``physician_id`` with the hash of their device token."""
+        """Store a new patient of ``physician_id`` with the hash of their device token.
+
+        Raises:
+            Conflict: the physician already has a patient of that label (case-blind):
+                two "patient 2" rows could not be told apart on any list.
+        """
+        with self._session() as session:
+            taken = session.scalars(
+                select(Patient.label).where(Patient.physician_id == physician_id)
+            ).all()
+        if label.casefold() in {t.casefold() for t in taken}:
+            raise Conflict(f"label: you already have a patient labelled {label!r}")
         row = Patient(
             id=str(uuid.uuid4()),
             physician_id=physician_id,
@@ -175,6 +186,16 @@ class Storage:
             session.add(row)
             session.commit()
         return row
+
+    def replace_device_token(self, patient_id: str, device_token_hash: str) -> None:
+        """Bind a new device token to the patient; the old one stops working at once."""
+        with self._session() as session:
+            session.execute(
+                update(Patient)
+                .where(Patient.id == patient_id)
+                .values(device_token_hash=device_token_hash)
+            )
+            session.commit()
 
     def patient(self, patient_id: str) -> Patient | None:
         with self._session() as session:

@@ -27,9 +27,10 @@ SHARE_B = "share_b.json"
 AB_SECRET = "ab_secret"  # noqa: S105
 JWT_SECRET = "jwt_secret"  # noqa: S105
 ENROLMENT_TOKEN = "enrolment_token"  # noqa: S105
+METRICS_TOKEN = "metrics_token"  # noqa: S105
 DGK_SECRET = "dgk_b.json"  # noqa: S105
 DGK_PUBLIC = "dgk_public.json"
-RANDOM_SECRETS = (AB_SECRET, JWT_SECRET, ENROLMENT_TOKEN)
+RANDOM_SECRETS = (AB_SECRET, JWT_SECRET, ENROLMENT_TOKEN, METRICS_TOKEN)
 SYSTEM_FILES = (SYSTEM_PUBLIC, SHARE_A, SHARE_B, *RANDOM_SECRETS)
 SECRET_BYTES = 32
 

@@ -1,11 +1,16 @@
 """Prometheus metrics shared by both servers: a per-app registry, request counts and
-latencies by handler and status, and ``GET /metrics``. Counts and timings only, no values."""
+latencies by handler and status, and ``GET /metrics``. Counts and timings only, no values.
+
+``/metrics`` wants ``Authorization: Bearer <metrics_token>`` (the key directory's
+``metrics_token``, made by ``hrmon setup``); without a token file it is not served (404).
+"""
 
 from __future__ import annotations
 
+import hmac
 import time
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -47,13 +52,14 @@ class HttpMetrics:
 
 
 def install_metrics(
-    app: FastAPI, prefix: str, registry: CollectorRegistry | None = None
+    app: FastAPI, prefix: str, token: str | None, registry: CollectorRegistry | None = None
 ) -> CollectorRegistry:
     """Count ``app``'s requests into ``registry`` (a new one by default) and serve it.
 
     Args:
         app: the service.
         prefix: metric name prefix, ``hrmon_a`` or ``hrmon_b``.
+        token: the scraper's bearer token; None serves no ``/metrics``.
         registry: where the service's own metrics live as well.
 
     Returns:
@@ -74,8 +80,20 @@ def install_metrics(
     )
     app.add_middleware(HttpMetrics, requests=requests, latency=latency)
 
+    if token is None:
+        return registry
+    expected = f"Bearer {token}".encode()
+
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return Response(
+                '{"detail":"metrics: missing or wrong bearer token"}',
+                status_code=401,
+                media_type="application/json",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return registry

@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings
 
 from protocol.keys import KeyShare
 from protocol.modes import ModeName
-from service_common.key_dir import AB_SECRET
+from service_common.key_dir import AB_SECRET, METRICS_TOKEN
 from service_common.keyfiles import load_secret, load_share
 
 
@@ -37,6 +37,7 @@ class ServerSettings(BaseSettings):
     key_dir: Path | None = None
     share_file: Path | None = None
     ab_secret_file: Path | None = None
+    metrics_token_file: Path | None = None
     allow_insecure_test_keys: bool = Field(
         default=False,
         validation_alias=AliasChoices("HRMON_ALLOW_INSECURE_TEST_KEYS", "allow_insecure_test_keys"),
@@ -51,6 +52,7 @@ class ServerSettings(BaseSettings):
 
     _share: KeyShare | None = PrivateAttr(default=None)
     _ab_secret: SecretStr | None = PrivateAttr(default=None)
+    _metrics_token: SecretStr | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _load_share_and_secret(self) -> ServerSettings:
@@ -62,7 +64,15 @@ class ServerSettings(BaseSettings):
         self._ab_secret = SecretStr(
             load_secret(self.key_file(self.ab_secret_file, AB_SECRET), "A-B secret")
         )
+        metrics = self.metrics_token_file or (self.key_dir and self.key_dir / METRICS_TOKEN)
+        if metrics is not None and (self.metrics_token_file is not None or metrics.exists()):
+            self._metrics_token = SecretStr(load_secret(metrics, "metrics token"))
         return self
+
+    @property
+    def metrics_token(self) -> str | None:
+        """The bearer token ``GET /metrics`` wants; None: no token file, no metrics."""
+        return None if self._metrics_token is None else self._metrics_token.get_secret_value()
 
     @property
     def share(self) -> KeyShare:

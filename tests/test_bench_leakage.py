@@ -16,6 +16,7 @@ from bench.leakage import (
     magnitude_bin,
     mutual_information_bits,
 )
+from protocol import comparison as cmp
 from protocol.params import DEFAULT_PARAMS
 
 
@@ -70,3 +71,24 @@ def test_baseline_view_is_what_b_opens_and_tracks_the_distance(system_keys, phys
     )
     assert estimate_leakage(views, distances).mutual_information_bits > 0.3
     assert "baseline" in modes.MODES
+
+
+def test_b_cannot_read_the_bit_next_to_a_bound(system_keys, physician_keys, monkeypatch):
+    """Security round 2, item 2: with r2 drawn from [0, r1), |t| >= r1 exactly when
+    v = 2d + 1 > 0, and B's rule |t| > 2^(sigma-1) read the bit at d in {-1, 0} three
+    times in four. r2 is symmetric now; the same measure, on the protocol's own a2, says
+    a coin. The power check runs it with the old r2 and sees the leak."""
+    from bench import modes
+
+    pk, share_a, share_b = system_keys
+    keys = BenchKeys(pk.n.bit_length(), pk, share_a, share_b, *physician_keys)
+    now = modes.baseline_bit_guess_accuracy(keys, 1500)
+    assert 0.44 < now < 0.56  # 1500 trials: 0.5 +- 4.6 standard errors
+
+    def old_blinding(params=cmp.DEFAULT_PARAMS, count=3):
+        r1 = tuple(secrets.randbelow((1 << params.sigma) - 1) + 1 for _ in range(count))
+        flips = tuple(secrets.randbelow(2) for _ in range(count))
+        return cmp.Blinding(flips, r1, tuple(secrets.randbelow(r) for r in r1))
+
+    monkeypatch.setattr(cmp, "draw_blinding", old_blinding)
+    assert modes.baseline_bit_guess_accuracy(keys, 400) > 0.65

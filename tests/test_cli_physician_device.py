@@ -293,3 +293,22 @@ def test_stream_sends_one_reading_per_usable_window_and_reports_the_rest(world):
     # a streamed recording was made before it is sent: no window is dated in the future
     now = datetime.now(UTC)
     assert all(datetime.fromisoformat(r["submitted"]["taken_at"]) <= now for r in sent)
+
+
+def test_a_lost_device_is_replaced_from_the_cli(world, tmp_path):
+    env, sample = world["env"], str(_usable_sample())
+    old, new = tmp_path / "bob.json", tmp_path / "bob-new.json"
+    assert (
+        hrmon("physician", "add-patient", "bob", "--device-config", str(old), env=env).returncode
+        == 0
+    )
+    again = hrmon(
+        "physician", "add-patient", "Bob", "--device-config", str(tmp_path / "x.json"), env=env
+    )
+    assert again.returncode != 0 and "label" in again.stderr  # one "bob" per physician
+    proc = hrmon("physician", "replace-device", "bob", "--device-config", str(new), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "no longer works" in proc.stdout
+    refused = hrmon("device", "submit", sample, "--config", str(old), env=env)
+    assert refused.returncode != 0 and "device token" in refused.stderr
+    assert hrmon("device", "submit", sample, "--config", str(new), env=env).returncode == 0

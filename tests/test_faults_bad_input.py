@@ -144,11 +144,23 @@ def test_the_limit_follows_the_device_not_the_spelling_of_its_header(world: Worl
 
 
 def test_metrics_count_without_values(world: World) -> None:
-    text = httpx.get(f"{world.a_url}/metrics").text
+    scraper = bearer((world.key_dir / "metrics_token").read_text().strip())
+    text = httpx.get(f"{world.a_url}/metrics", headers=scraper).text
     assert 'hrmon_a_readings{status="done"} 3.0' in text
     assert 'hrmon_a_http_requests_total{handler="submit_reading",status="202"}' in text
     assert "hrmon_a_b_call_seconds_count" in text
-    assert "hrmon_b_http_requests_total" in httpx.get(f"{world.servers.b_url}/metrics").text
+    b_text = httpx.get(f"{world.servers.b_url}/metrics", headers=scraper).text
+    assert "hrmon_b_http_requests_total" in b_text
+
+
+@pytest.mark.parametrize("server", ["a", "b"])
+def test_metrics_are_for_the_scraper_only(world: World, server: str) -> None:
+    """Security round 2, item 8: /metrics was open to anyone (and ran a GROUP BY each)."""
+    url = (world.a_url if server == "a" else world.servers.b_url) + "/metrics"
+    for headers in ({}, bearer("not-the-metrics-token"), {"Authorization": "Basic eDp5"}):
+        answer = httpx.get(url, headers=headers)
+        assert answer.status_code == 401 and "metrics" in answer.json()["detail"]
+        assert "hrmon_" not in answer.text
 
 
 def test_logs_are_json_lines_without_values_ciphertexts_keys_or_tokens(world: World) -> None:
@@ -158,6 +170,7 @@ def test_logs_are_json_lines_without_values_ciphertexts_keys_or_tokens(world: Wo
     secrets = [
         ab_secret(world.key_dir).decode(),
         (world.key_dir / "jwt_secret").read_text().strip(),
+        (world.key_dir / "metrics_token").read_text().strip(),
         (world.key_dir / "enrolment_token").read_text().strip(),
         str(share_a["value"]),
         str(share_b["value"]),

@@ -391,6 +391,20 @@ async def test_forged_or_expired_access_tokens_get_401(world: World, kind: str) 
     assert response.status_code == 401
 
 
+async def test_an_event_stream_ends_when_its_token_expires(world: World) -> None:
+    """Security round 2, item 6: /v1/events checked the token once, and a stream opened
+    with a token about to expire kept delivering. It now ends at ``exp``."""
+    secret = (world.stack.key_dir / "jwt_secret").read_text().strip()
+    sub = jwt.decode(world.token, secret, algorithms=["HS256"])["sub"]
+    exp = datetime.now(UTC) + timedelta(seconds=2)
+    token = jwt.encode({"sub": sub, "typ": "access", "exp": exp}, secret, algorithm="HS256")
+    async with asyncio.timeout(15):  # before the fix: no end at all
+        response = await world.stack.client.get("/v1/events", headers=bearer(token))
+    assert response.status_code == 200
+    assert response.text.startswith(": connected")
+    assert response.text.rstrip().endswith("event: expired\ndata: {}")
+
+
 async def test_physician_sees_only_own_patients(world: World) -> None:
     client = world.stack.client
     theirs = (await client.get("/v1/patients", headers=bearer(world.other_token))).json()
@@ -473,3 +487,34 @@ async def test_readings_stay_pending_across_a_restart_and_resume(world: World) -
         (result,) = await wait_until_decided(restarted.client, world.token, world.patient_id, 1)
     assert result["status"] == "done"
     await asyncio.sleep(0)
+
+
+async def test_a_lost_device_s_token_is_replaced_and_refused(world: World) -> None:
+    """Security round 2, item 9: there was no way to revoke a device token."""
+    client = world.stack.client
+    url = f"/v1/patients/{world.patient_id}/device-token"
+    assert (await client.post(url, headers=bearer(world.other_token))).status_code == 403
+    replaced = await client.post(url, headers=bearer(world.token))
+    assert replaced.status_code == 201
+    new_device = replaced.json()["device_token"]
+    assert new_device != world.device
+    old = await client.post(
+        "/v1/readings", json=reading_body(PK, 700, 1), headers=bearer(world.device)
+    )
+    assert old.status_code == 401
+    new = await client.post(
+        "/v1/readings", json=reading_body(PK, 700, 1), headers=bearer(new_device)
+    )
+    assert new.status_code == 202
+
+
+async def test_two_patients_of_one_physician_cannot_share_a_label(world: World) -> None:
+    client = world.stack.client
+    first = await client.post("/v1/patients", json={"label": "Room 7"}, headers=bearer(world.token))
+    assert first.status_code == 201
+    again = await client.post("/v1/patients", json={"label": "room 7"}, headers=bearer(world.token))
+    assert again.status_code == 409 and "label" in again.json()["detail"]
+    other = await client.post(
+        "/v1/patients", json={"label": "Room 7"}, headers=bearer(world.other_token)
+    )
+    assert other.status_code == 201  # another physician's list is another list

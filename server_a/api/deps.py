@@ -9,7 +9,12 @@ from uuid import UUID
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
-from server_a.core.security import InvalidToken, device_token_hash, physician_id_from_token
+from server_a.core.security import (
+    AccessToken,
+    InvalidToken,
+    device_token_hash,
+    read_access_token,
+)
 from server_a.models import Patient, Physician
 from server_a.ratelimit import retry_after
 from server_a.services import Services
@@ -33,17 +38,24 @@ def unauthorized(detail: str, scheme: str = "Bearer") -> HTTPException:
     )
 
 
-def current_physician(
+def current_access(
     services: ServicesDep, token: Annotated[str | None, Depends(_physician_bearer)]
-) -> Physician:
-    """The physician named by a valid access token (401 otherwise)."""
+) -> AccessToken:
+    """A valid access token's claims (401 otherwise)."""
     if not token:
         raise unauthorized("missing bearer access token")
     try:
-        physician_id = physician_id_from_token(token, services.settings.jwt_secret)
+        return read_access_token(token, services.settings.jwt_secret)
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from None
-    physician = services.storage.physician(physician_id)
+
+
+CurrentAccess = Annotated[AccessToken, Depends(current_access)]
+
+
+def current_physician(services: ServicesDep, access: CurrentAccess) -> Physician:
+    """The physician named by a valid access token (401 otherwise)."""
+    physician = services.storage.physician(access.physician_id)
     if physician is None:
         raise unauthorized("access token names no physician")
     return physician

@@ -61,6 +61,11 @@ class Settings(ServerSettings):
     device_rate_per_s: float = Field(default=5.0, gt=0, le=10_000)
     device_burst: int = Field(default=60, ge=1, le=100_000)
     max_tracked_devices: int = Field(default=100_000, ge=1)
+    login_burst: int = Field(default=10, ge=1, le=1000, description="tries per username")
+    login_rate_per_s: float = Field(default=1 / 30, gt=0, le=100)
+    client_login_burst: int = Field(default=30, ge=1, le=10_000, description="tries per client")
+    client_login_rate_per_s: float = Field(default=0.5, gt=0, le=1000)
+    max_concurrent_hashes: int = Field(default=2, ge=1, le=64)
 
     _jwt_secret: SecretStr | None = PrivateAttr(default=None)
     _enrolment_token: SecretStr | None = PrivateAttr(default=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
@@ -51,8 +52,16 @@ def create_access_token(physician_id: str, secret: str, minutes: int) -> str:
     return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
 
 
-def physician_id_from_token(token: str, secret: str) -> str:
-    """The physician a valid access token names.
+@dataclass(frozen=True)
+class AccessToken:
+    """What a valid access token says: whose it is, and until when (unix seconds)."""
+
+    physician_id: str
+    expires_at: float
+
+
+def read_access_token(token: str, secret: str) -> AccessToken:
+    """The physician a valid access token names, and its expiry.
 
     Raises:
         InvalidToken: expired, bad signature, malformed or not an access token.
@@ -66,7 +75,7 @@ def physician_id_from_token(token: str, secret: str) -> str:
     subject = claims.get("sub")
     if claims.get("typ") != "access" or not isinstance(subject, str):
         raise InvalidToken("not an access token")
-    return subject
+    return AccessToken(subject, float(claims["exp"]))
 
 
 def new_device_token() -> str:

@@ -21,6 +21,7 @@ from protocol.messages import (
 from server_a.api.deps import CurrentPhysician, OwnedPatient, ServicesDep
 from server_a.core.security import device_token_hash, new_device_token
 from server_a.results import homomorphic_tally, result_out
+from server_a.storage import Conflict
 from server_a.validation import InputRejected, check_system_ciphertexts
 
 router = APIRouter(tags=["patients"])
@@ -40,7 +41,19 @@ def add_patient(
 ) -> PatientCreated:
     """Enrol a patient; the device token is shown once (A keeps its SHA-256 only)."""
     token = new_device_token()
-    patient = services.storage.add_patient(physician.id, body.label, device_token_hash(token))
+    try:
+        patient = services.storage.add_patient(physician.id, body.label, device_token_hash(token))
+    except Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    return PatientCreated(patient_id=UUID(patient.id), device_token=token)
+
+
+@router.post("/v1/patients/{patient_id}/device-token", status_code=status.HTTP_201_CREATED)
+def replace_device_token(patient: OwnedPatient, services: ServicesDep) -> PatientCreated:
+    """A new device token for the patient (a lost or stolen device): the old one is
+    refused from now on; the new one is shown this once."""
+    token = new_device_token()
+    services.storage.replace_device_token(patient.id, device_token_hash(token))
     return PatientCreated(patient_id=UUID(patient.id), device_token=token)
 
 

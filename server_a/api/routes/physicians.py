@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from protocol.messages import PhysicianEnrol, PhysicianOut, TokenOut
 from server_a.api.deps import Operator, ServicesDep, unauthorized
 from server_a.core.security import create_access_token, hash_password, verify_password
+from server_a.login_throttle import HashesBusy
+from server_a.ratelimit import retry_after
 from server_a.storage import Conflict
 from server_a.validation import InputRejected, check_physician_key
 
@@ -34,11 +36,33 @@ def enrol_physician(body: PhysicianEnrol, _: Operator, services: ServicesDep) ->
 
 
 @router.post("/v1/auth/token")
-def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], services: ServicesDep) -> TokenOut:
-    """OAuth2 password flow: a 15-minute JWT for a physician."""
+def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, services: ServicesDep
+) -> TokenOut:
+    """OAuth2 password flow: a 15-minute JWT for a physician (throttled: 429)."""
+    throttle = services.login_throttle
+    client = request.client.host if request.client is not None else "unknown"
+    wait = throttle.admit(form.username, client)
+    if wait > 0:
+        seconds = retry_after(wait)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many sign-in attempts; retry in {seconds} s",
+            headers={"Retry-After": seconds},
+        )
     physician = services.storage.physician_by_username(form.username)
     stored = physician.password_hash if physician is not None else None
-    if not verify_password(form.password, stored) or physician is None:
+    try:
+        with throttle.hashing():
+            valid = verify_password(form.password, stored)
+    except HashesBusy:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="server busy with sign-ins; retry in 1 s",
+            headers={"Retry-After": "1"},
+        ) from None
+    if not valid or physician is None:
+        throttle.failed(form.username)
         raise unauthorized("wrong username or password")
     minutes = services.settings.access_token_minutes
     token = create_access_token(physician.id, services.settings.jwt_secret, minutes)
