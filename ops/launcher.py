@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from protocol.keys import KeyShare, generate_system_key
 from protocol.paillier import PublicKey
 from protocol.params import DEFAULT_KEY_BITS
 from service_common.key_dir import write_system_files
+from service_common.tls import TLS_A_CERT, TLS_A_KEY, TLS_CA, TlsFiles
 
 
 def write_key_dir(
@@ -70,11 +72,13 @@ class ServerProcess:
     args: list[str]
     env: dict[str, str]
     log_path: Path
+    tls: ssl.SSLContext | None = field(default=None, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -104,7 +108,8 @@ class ServerProcess:
                     f"{self.module} exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                verify: ssl.SSLContext | bool = self.tls if self.tls is not None else True
+                if httpx.get(f"{self.url}/readyz", timeout=2, verify=verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -171,6 +176,7 @@ def launch_servers(
     insecure_test_keys: bool = False,
     env: dict[str, str] | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
+    tls: bool = False,
 ) -> Iterator[LocalServers]:
     """Start server B, then server A wired to it, on free loopback ports; stop both on exit.
 
@@ -180,6 +186,8 @@ def launch_servers(
         log_dir: where ``server_a.log`` and ``server_b.log`` go (a temporary one if None).
         insecure_test_keys: allow keys under 2048 bits (``HRMON_ALLOW_INSECURE_TEST_KEYS``).
         env: extra environment for both processes (e.g. ``HRMON_A_RETRY_CAP_S``).
+        tls: mutual TLS between A and B (the key directory needs ``hrmon setup --tls``);
+            B's readiness is then checked with A's client certificate.
         ready_timeout_s: how long each may take to answer ``/readyz``.
 
     Raises:
@@ -193,9 +201,13 @@ def launch_servers(
         if insecure_test_keys:
             process_env["HRMON_ALLOW_INSECURE_TEST_KEYS"] = "1"
         process_env.update(env or {})
+        a_side = None
+        if tls:
+            process_env.update(HRMON_A_TLS="1", HRMON_B_TLS="1")
+            a_side = TlsFiles(key_dir / TLS_CA, key_dir / TLS_A_CERT, key_dir / TLS_A_KEY)
         b = ServerProcess(
             "server_b", free_port(), ["--key-dir", str(key_dir)], process_env,
-            log_dir / "server_b.log",
+            log_dir / "server_b.log", a_side.client_context() if a_side else None,
         )  # fmt: skip
         a = ServerProcess(
             "server_a",

@@ -21,6 +21,7 @@ from service_common.key_dir import (
     write_dgk_key_files,
     write_system_files,
 )
+from service_common.tls import write_tls_files
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ def run_setup(
     insecure: bool = False,
     force: bool = False,
     zero_leakage: bool = False,
+    tls: bool = False,
 ) -> SetupResult:
     """Make the system key and the services' secrets in ``directory``.
 
@@ -48,6 +50,7 @@ def run_setup(
         force: overwrite existing key files.
         zero_leakage: also make the DGK key pair of the zero-leakage mode (B's secret
             ``dgk_b.json``, A's ``dgk_public.json``); slow, so done here, once, offline.
+        tls: also make the mutual-TLS files of the A-B channel (``service_common.tls``).
 
     Raises:
         InputError: key size refused.
@@ -73,6 +76,8 @@ def run_setup(
     except FileExistsError as exc:  # made between the check above and now
         raise ConfigError(f"{exc} already exists; refusing to overwrite it") from None
     del keys
+    if tls:
+        write_tls_files(directory)
     if zero_leakage:
         # DGK modulus as large as the system modulus; small only with small test keys.
         subgroup_bits = dgk.DGK_SUBGROUP_BITS if bits >= MIN_KEY_BITS else 160
@@ -91,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing key files")
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="also make a CA and certificates for mutual TLS between A and B",
+    )
+    parser.add_argument(
         "--zero-leakage",
         action="store_true",
         help="also make the DGK keys of the zero-leakage comparison mode (takes up to a minute)",
@@ -108,6 +118,7 @@ def main(argv: list[str]) -> int:
         insecure=args.insecure_test_keys,
         force=args.force,
         zero_leakage=args.zero_leakage,
+        tls=args.tls,
     )
     print(f"system key {result.system_key.key_id} ({result.system_key.bits} bits) in {args.dir}")
     print(f"  give {SHARE_A} to server A only, {SHARE_B} to server B only")

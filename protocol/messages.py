@@ -166,12 +166,14 @@ class ResultOut(Strict):
 
 
 class PatientOut(Strict):
-    """A patient as listed to their physician."""
+    """A patient as listed to their physician; ``invalid_readings`` counts readings the
+    guard bits refused: a faulty or tampered device (the device itself is never told)."""
 
     patient_id: UUID
     label: str
     has_range: bool
     latest: ResultOut | None = None
+    invalid_readings: int = 0
 
 
 class RangeIn(Strict):

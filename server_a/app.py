@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from server_a.api.main import api_router
+from server_a.b_client import b_transport as make_b_transport
 from server_a.comparison_worker import ComparisonWorker
 from server_a.core.config import Settings, get_settings
 from server_a.events import Broadcaster
@@ -43,6 +44,9 @@ def create_app(
     storage = Storage(settings.database_url)
     broadcaster = Broadcaster()
     registry = CollectorRegistry()
+    if b_transport is None:
+        tls = settings.tls_files
+        b_transport = make_b_transport(tls.client_context() if tls is not None else None)
     b_transport = a_metrics(registry, storage, b_transport)
     worker = ComparisonWorker(
         settings, storage, broadcaster, NoisePoolCache(settings.noise_pool_size), b_transport

@@ -3,6 +3,8 @@ each answer accepted only with B's signature for that very request."""
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 from pydantic import BaseModel, ValidationError
 
@@ -23,7 +25,8 @@ class HttpTransport:
         base_url: server B.
         ab_secret: the HMAC key.
         timeout_s: per call; a slow B counts as unavailable.
-        transport: httpx transport (tests: ``httpx.ASGITransport``; metrics wrap it).
+        transport: :func:`b_transport`, or ``httpx.ASGITransport`` in tests (metrics wrap
+            either).
     """
 
     def __init__(
@@ -31,14 +34,13 @@ class HttpTransport:
         base_url: str,
         ab_secret: bytes,
         timeout_s: float,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport,
     ) -> None:
         self._secret = ab_secret
         self._http = httpx.AsyncClient(
             base_url=base_url,
             transport=transport,
             timeout=timeout_s,
-            limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=60),
         )
 
     async def call(self, route: str, request: BaseModel, response_type: type[Response]) -> Response:
@@ -73,3 +75,10 @@ class HttpTransport:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
+
+
+def b_transport(tls: ssl.SSLContext | None) -> httpx.AsyncHTTPTransport:
+    """The connection pool to B: kept alive, and with mutual TLS when ``tls`` is given
+    (B's certificate checked against the setup CA, A's client certificate presented)."""
+    keep_alive = httpx.Limits(max_keepalive_connections=4, keepalive_expiry=60)
+    return httpx.AsyncHTTPTransport(limits=keep_alive, verify=tls if tls is not None else True)

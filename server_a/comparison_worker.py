@@ -54,7 +54,7 @@ class ComparisonWorker:
         storage: Storage,
         broadcaster: Broadcaster,
         noise: NoisePoolCache,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport,
     ) -> None:
         self.settings = settings
         self.system_key = settings.share.public_key

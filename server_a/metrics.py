@@ -87,7 +87,7 @@ class TimedTransport(httpx.AsyncBaseTransport):
 
 
 def a_metrics(
-    registry: CollectorRegistry, storage: Storage, inner: httpx.AsyncBaseTransport | None
+    registry: CollectorRegistry, storage: Storage, inner: httpx.AsyncBaseTransport
 ) -> httpx.AsyncBaseTransport:
     """Register A's metrics in ``registry``; returns the timed transport to B to use."""
     registry.register(ReadingsCollector(storage))
@@ -103,6 +103,4 @@ def a_metrics(
         ["reason"],
         registry=registry,
     )
-    keep_alive = httpx.Limits(max_keepalive_connections=4, keepalive_expiry=60)
-    inner = inner or httpx.AsyncHTTPTransport(limits=keep_alive)
     return TimedTransport(inner, latency, failures)

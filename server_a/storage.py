@@ -205,8 +205,9 @@ class Storage:
         with self._session() as session:
             return session.scalar(select(Patient).where(Patient.device_token_hash == token_hash))
 
-    def patients_of(self, physician_id: str) -> list[tuple[Patient, Reading | None]]:
-        """A physician's patients, each with their latest reading (by taken_at), oldest first."""
+    def patients_of(self, physician_id: str) -> list[tuple[Patient, Reading | None, int]]:
+        """A physician's patients, oldest first, each with their latest reading (by
+        taken_at) and how many of their readings are ``invalid``."""
         with self._session() as session:
             patients = session.scalars(
                 select(Patient)
@@ -221,7 +222,12 @@ class Storage:
                     .order_by(Reading.taken_at.desc(), Reading.received_at.desc())
                     .limit(1)
                 )
-                out.append((patient, latest))
+                invalid = session.scalar(
+                    select(func.count())
+                    .select_from(Reading)
+                    .where(Reading.patient_id == patient.id, Reading.status == "invalid")
+                )
+                out.append((patient, latest, int(invalid or 0)))
             return out
 
     def set_range(

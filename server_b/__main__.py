@@ -27,7 +27,13 @@ def main(argv: list[str]) -> int:
         return Settings(key_dir=args.key_dir) if args.key_dir else Settings()
 
     return serve(
-        "server B", settings, create_app, host=args.host, port=args.port, log_level=args.log_level
+        "server B",
+        settings,
+        create_app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        tls=lambda s: s.tls_files,
     )
 
 

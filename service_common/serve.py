@@ -7,6 +7,7 @@ wrong (never a value) and exits 2 instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from service_common.logging_config import log_config
+from service_common.tls import TlsFiles
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -42,10 +44,13 @@ def serve(
     host: str,
     port: int,
     log_level: str,
+    tls: Callable[[S], TlsFiles | None] | None = None,
 ) -> int:
     """Build ``name``'s settings and app and serve until interrupted.
 
     One worker: server A's event broadcast and comparison worker live in its process.
+    ``tls`` gives the server's own TLS files (server B with ``HRMON_B_TLS=1``): HTTPS, and
+    a client certificate of the CA required.
 
     Returns:
         0 after a clean shutdown, 2 when the configuration is refused.
@@ -58,8 +63,18 @@ def serve(
         for error in exc.errors(include_url=False, include_input=False):
             print(f"{name} refuses to start: {error['msg']}", file=sys.stderr)
         return 2
+    files = tls(settings) if tls is not None else None
+    ssl_options: dict[str, Any] = {}
+    if files is not None:
+        ssl_options = {
+            "ssl_certfile": str(files.cert),
+            "ssl_keyfile": str(files.key),
+            "ssl_ca_certs": str(files.ca),
+            "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        }
     uvicorn.run(
         create_app(settings),
+        **ssl_options,
         host=host,
         port=port,
         log_level=log_level,

@@ -13,6 +13,7 @@ A missing or weak file stops the server at start.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,6 +24,7 @@ from protocol.keys import KeyShare
 from protocol.modes import ModeName
 from service_common.key_dir import AB_SECRET, METRICS_TOKEN
 from service_common.keyfiles import load_secret, load_share
+from service_common.tls import TLS_CA, TlsFiles
 
 
 class ServerSettings(BaseSettings):
@@ -33,11 +35,17 @@ class ServerSettings(BaseSettings):
 
     SHARE_FILE: ClassVar[str]
     SHARE_INDEX: ClassVar[int]
+    TLS_CERT: ClassVar[str]
+    TLS_KEY: ClassVar[str]
 
     key_dir: Path | None = None
     share_file: Path | None = None
     ab_secret_file: Path | None = None
     metrics_token_file: Path | None = None
+    tls: bool = Field(default=False, description="mutual TLS between A and B (hrmon setup --tls)")
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     allow_insecure_test_keys: bool = Field(
         default=False,
         validation_alias=AliasChoices("HRMON_ALLOW_INSECURE_TEST_KEYS", "allow_insecure_test_keys"),
@@ -53,6 +61,7 @@ class ServerSettings(BaseSettings):
     _share: KeyShare | None = PrivateAttr(default=None)
     _ab_secret: SecretStr | None = PrivateAttr(default=None)
     _metrics_token: SecretStr | None = PrivateAttr(default=None)
+    _tls: TlsFiles | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _load_share_and_secret(self) -> ServerSettings:
@@ -67,7 +76,26 @@ class ServerSettings(BaseSettings):
         metrics = self.metrics_token_file or (self.key_dir and self.key_dir / METRICS_TOKEN)
         if metrics is not None and (self.metrics_token_file is not None or metrics.exists()):
             self._metrics_token = SecretStr(load_secret(metrics, "metrics token"))
+        if self.tls:
+            files = TlsFiles(
+                self.key_file(self.tls_ca_file, TLS_CA),
+                self.key_file(self.tls_cert_file, self.TLS_CERT),
+                self.key_file(self.tls_key_file, self.TLS_KEY),
+            )
+            try:
+                files.client_context()  # reads all three: a bad file stops the start
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"TLS files in {files.ca.parent} are missing or unusable "
+                    f"({type(exc).__name__}); run hrmon setup --tls"
+                ) from None
+            self._tls = files
         return self
+
+    @property
+    def tls_files(self) -> TlsFiles | None:
+        """This server's CA, certificate and key for mutual TLS, or None (plain HTTP)."""
+        return self._tls
 
     @property
     def metrics_token(self) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,13 @@ def test_quick_bench_writes_report_and_prints_json_last(tmp_path: Path):
         assert (out / name).stat().st_size > 0, name
     report = (out / "report.md").read_text()
     assert "1024-bit keys" in report and "cpu" in report.lower()
+    assert 0.0 <= summary["baseline_bit_guess_accuracy"] <= 1.0
+    # every table row has its header's number of cells (a "|" in a label used to add one)
+    for table in re.split(r"\n\s*\n", report):
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        if rows:
+            widths = {len(re.split(r"(?<!\\)\|", row)) for row in rows}
+            assert len(widths) == 1, rows
     assert json.loads((out / "results.json").read_text())["per_check_ms"] == summary["per_check_ms"]
 
 

@@ -5,11 +5,14 @@ messages for a wrong password and for server A being down."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from protocol.encoding import to_zn
 from tests.browser_support import (
     PASSWORD,
     PHONE,
@@ -24,6 +27,7 @@ from tests.browser_support import (
     sign_in,
     wait_live,
 )
+from tests.service_helpers import bearer, reading_body
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 __all__ = ["browser_context_args", "browser_type_launch_args"]
@@ -180,6 +184,31 @@ def test_phone_viewport(browser: Browser, dashboard: str, world: World) -> None:
         screenshot(page, "dashboard-phone-range")
     finally:
         context.close()
+
+
+def test_a_device_fault_is_shown_to_the_physician(page: Page, dashboard: str, world: World) -> None:
+    """A reading the guard bits refuse is a device fault: the physician sees the count on
+    the patient list (the device itself only ever hears "stored")."""
+    config = world.devices["Ada Lovelace"]
+    pk = config.system_key.public_key
+    body = reading_body(pk, to_zn(2**200, pk.n), 10)
+    answer = httpx.post(
+        f"{world.server_url}/v1/readings", json=body, headers=bearer(config.device_token)
+    )
+    assert answer.status_code == 202 and answer.json()["status"] == "stored"
+    decided = [r for r in world.results("Ada Lovelace") if str(r.reading_id) == body["reading_id"]]
+    deadline = time.monotonic() + 60
+    while not (decided and decided[0].status == "invalid") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        decided = [
+            r for r in world.results("Ada Lovelace") if str(r.reading_id) == body["reading_id"]
+        ]
+    assert decided and decided[0].status == "invalid"
+    sign_in(page, dashboard)
+    expect(patient_row(page, "Ada Lovelace").locator(".device-fault")).to_have_text(
+        "device fault: 1 reading refused"
+    )
+    screenshot(page, "dashboard-device-fault")
 
 
 def test_server_a_down_is_a_clear_message(

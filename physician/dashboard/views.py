@@ -44,6 +44,7 @@ class PatientRow:
     has_range: bool
     verdict: Verdict
     taken_at: datetime | None
+    invalid_readings: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def patient_rows(api: ServerAClient, decryptor: ResultDecryptor) -> list[Patient
             has_range=p.has_range,
             verdict=decryptor.verdict(p.latest),
             taken_at=None if p.latest is None else p.latest.taken_at,
+            invalid_readings=p.invalid_readings,
         )
         for p in api.list_patients()
     ]

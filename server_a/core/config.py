@@ -21,6 +21,7 @@ from service_common.key_dir import (
 )
 from service_common.keyfiles import KeyFileError, load_dgk_public, load_secret
 from service_common.settings import ServerSettings
+from service_common.tls import TLS_A_CERT, TLS_A_KEY
 
 
 class Settings(ServerSettings):
@@ -38,6 +39,7 @@ class Settings(ServerSettings):
 
     SHARE_FILE = SHARE_A
     SHARE_INDEX = 1
+    TLS_CERT, TLS_KEY = TLS_A_CERT, TLS_A_KEY
 
     jwt_secret_file: Path | None = None
     enrolment_token_file: Path | None = None

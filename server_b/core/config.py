@@ -11,6 +11,7 @@ from protocol import dgk
 from service_common.key_dir import DGK_SECRET, SHARE_B
 from service_common.keyfiles import load_dgk_secret
 from service_common.settings import ServerSettings
+from service_common.tls import TLS_B_CERT, TLS_B_KEY
 
 
 class Settings(ServerSettings):
@@ -27,6 +28,7 @@ class Settings(ServerSettings):
 
     SHARE_FILE = SHARE_B
     SHARE_INDEX = 2
+    TLS_CERT, TLS_KEY = TLS_B_CERT, TLS_B_KEY
 
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     max_clock_skew_s: int = Field(default=60, gt=0, le=600)

@@ -66,8 +66,9 @@ def list_patients(physician: CurrentPhysician, services: ServicesDep) -> list[Pa
             label=patient.label,
             has_range=patient.has_range,
             latest=result_out(latest) if latest is not None else None,
+            invalid_readings=invalid,
         )
-        for patient, latest in services.storage.patients_of(physician.id)
+        for patient, latest, invalid in services.storage.patients_of(physician.id)
     ]
 
 
