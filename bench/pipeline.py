@@ -23,9 +23,9 @@ from protocol.paillier import NoisePool, PublicKey, decrypt, encrypt
 LOW, HIGH, THRESHOLD = 600, 1000, 5000
 """The patient's healthy range 60.0-100.0 bpm and CNN threshold p >= 0.5."""
 
-NOISE_PER_READING = {"a_system": 1, "a_physician": 8, "b_physician": 1, "device": 2}
+NOISE_PER_READING = {"a_system": 1, "a_physician": 4, "b_physician": 1, "device": 2}
 """r^N values one reading uses: A's pack re-randomisation (shared by a pack, counted per
-reading as an upper bound), A's 8 answer-table entries, B's re-randomised answer, and the
+reading as an upper bound), A's 4 answer-table entries, B's re-randomised answer, and the
 device's two encryptions."""
 
 

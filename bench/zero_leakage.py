@@ -33,7 +33,7 @@ from protocol.paillier import (
     fresh_noise,
     unsafe_encrypt_without_noise,
 )
-from protocol.params import CHECKS_PER_READING
+from protocol.params import ANSWER_TABLE_SIZE, CHECKS_PER_READING
 
 BENCH_DGK_BITS = {1024: (1024, 160)}
 """DGK (n bits, t) per system key size: tests at 1024 bits use a small DGK key too."""
@@ -187,7 +187,7 @@ def measure_zero_leakage(
         }
         if prefilled:
             pools[keys.pk.n].fill(readings)
-            pools[keys.pk_physician.n].fill(9 * readings)
+            pools[keys.pk_physician.n].fill((ANSWER_TABLE_SIZE + 1) * readings)
 
         def noise(key: PublicKey, pools: dict[int, NoisePool] = pools) -> int:
             return pools[key.n].take()

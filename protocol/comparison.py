@@ -4,7 +4,8 @@ Server A (holds ``SK1``, never sees a plaintext):
   a1  differences   E(d1) = E(lo - hr - 1), E(d2) = E(hr - hi - 1), E(d3) = E(s - tau)
   a2  blind         E(t'_i), t = (-1)^c (r1 (2d + 1) + r2), t' = t + 2^(k-1)
   a3  pack          E(sum_j t'_j 2^(k j)), re-randomised; A then sends it with PDec_1
-  a4  answer table  8 fresh Enc_pkD(OR_i(u_i xor c_i)), indexed by u
+  a4  answer table  4 fresh Enc_pkD(((x xor c1 xor c2) or (y xor c3))), indexed by
+                    (x, y) = (u1 xor u2, u3); needs lo <= hi (the physician's tools check)
 Server B (holds ``SK2``, sees only blinded values):
   b1  open pack     m = combine(PDec_1, PDec_2)
   b2  read signs    split k-bit slots, reject any slot outside the honest band, u = [t' >= 2^(k-1)]
@@ -91,9 +92,23 @@ def draw_blinding(
     )
 
 
-def result_for_signs(flips: Sequence[int], signs_index: int) -> int:
-    """OR_i(u_i xor c_i): 1 when any check is violated, for B's answer u (bit i = u_i)."""
-    return int(any(((signs_index >> i) & 1) ^ c for i, c in enumerate(flips)))
+def table_index(signs: Sequence[int]) -> int:
+    """B's row of the answer table: bit 0 = u1 xor u2 (the heart-rate range), bit 1 = u3.
+
+    With lo <= hi a heart rate cannot be both too slow and too fast, so b1 or b2 = b1 xor
+    b2 = (u1 xor u2) xor (c1 xor c2): one bit of B's signs decides the range, and the
+    table needs 4 entries, not 8 (docs/design.md, "Four-entry answer table").
+    """
+    if len(signs) != CHECKS_PER_READING:
+        raise ValueError("three signs per reading are needed")
+    return (signs[0] ^ signs[1]) | (signs[2] << 1)
+
+
+def result_for_index(flips: Sequence[int], index: int) -> int:
+    """The result bit at table row ``index`` for A's flips c1, c2, c3:
+    ((x xor c1 xor c2) or (y xor c3)) with x = index bit 0, y = index bit 1."""
+    c1, c2, c3 = flips
+    return int(((index & 1) ^ c1 ^ c2) | (((index >> 1) & 1) ^ c3))
 
 
 def a1_differences(
@@ -154,10 +169,11 @@ def a3_pack(
 def a4_answer_table(
     pk_physician: PublicKey, flips: Sequence[int], noise: Callable[[], int]
 ) -> tuple[int, ...]:
-    """Step a4: Enc_pkD(OR_i(u_i xor c_i)) for every possible u, each with a fresh r^N
-    from ``noise`` (a pool's ``take``)."""
+    """Step a4: Enc_pkD(result) for every row B may pick (:func:`table_index`), each with
+    a fresh r^N from ``noise`` (a pool's ``take``)."""
     return tuple(
-        encrypt(pk_physician, result_for_signs(flips, u), noise()) for u in range(1 << len(flips))
+        encrypt(pk_physician, result_for_index(flips, row), noise())
+        for row in range(ANSWER_TABLE_SIZE)
     )
 
 
@@ -210,11 +226,10 @@ def b2_read_signs(
 def b3_pick_answer(
     pk_physician: PublicKey, answer_table: Sequence[int], signs: Sequence[int], noise: int
 ) -> int:
-    """Step b3: the table entry indexed by u, re-randomised so A cannot tell which it was."""
+    """Step b3: the table entry of B's signs, re-randomised so A cannot tell which it was."""
     if len(answer_table) != ANSWER_TABLE_SIZE or len(signs) != CHECKS_PER_READING:
         raise ValueError("answer table or sign count does not match the protocol")
-    index = sum(u << i for i, u in enumerate(signs))
-    return rerandomise(pk_physician, answer_table[index], noise)
+    return rerandomise(pk_physician, answer_table[table_index(signs)], noise)
 
 
 def b_answer_pack(

@@ -65,7 +65,7 @@ class PhysicianPublicKey(Strict):
 
 
 class ReadingTable(Strict):
-    """The 8-entry answer table for one reading, under one physician's key."""
+    """The 4-entry answer table for one reading, under one physician's key."""
 
     physician_key_id: KeyId
     table: list[Ciphertext] = Field(min_length=ANSWER_TABLE_SIZE, max_length=ANSWER_TABLE_SIZE)

@@ -57,4 +57,6 @@ DEFAULT_PARAMS = ComparisonParams()
 CHECKS_PER_READING = 3
 """d1 = lo - hr - 1 (too slow), d2 = hr - hi - 1 (too fast), d3 = s - tau (CNN abnormal)."""
 
-ANSWER_TABLE_SIZE = 1 << CHECKS_PER_READING
+ANSWER_TABLE_SIZE = 4
+"""Entries of a reading's answer table, indexed by (u1 xor u2, u3): with lo <= hi "too
+slow" and "too fast" never hold together, so their OR is their XOR (docs/design.md)."""

@@ -12,7 +12,7 @@ with ``p_z``, ``p_R`` the bits l of z and R. The borrow ``[beta < alpha]`` betwe
 ``beta`` and A's ``alpha`` is Veugen's bitwise DGK comparison (eprint 2018/1100, with its
 equality fix ``c_-1``), in which A folds its random flip ``delta_A`` and, through B's
 encrypted ``p_z``, B's parity bit into the sign ``s``: B's zero test then yields
-``u = b xor c`` with ``c = delta_A xor p_R xor 1`` known to A alone. The 8-entry answer
+``u = b xor c`` with ``c = delta_A xor p_R xor 1`` known to A alone. The 4-entry answer
 table of the baseline (``comparison.a4_answer_table`` / ``b3_pick_answer``) finishes it.
 B keeps no state between the two rounds.
 
@@ -55,7 +55,7 @@ from protocol.paillier import (
     rerandomise,
     unsafe_encrypt_without_noise,
 )
-from protocol.params import CHECKS_PER_READING, DEFAULT_PARAMS
+from protocol.params import ANSWER_TABLE_SIZE, CHECKS_PER_READING, DEFAULT_PARAMS
 
 SlotOutOfBand = cmp.SlotOutOfBand
 
@@ -285,7 +285,7 @@ def a4_answer_tables(
     noise: Callable[[PublicKey], int],
     params: ZeroLeakageParams = DEFAULT_ZL_PARAMS,
 ) -> list[tuple[int, ...]]:
-    """Step a4: one 8-entry table per reading (three checks each), under its physician's key.
+    """Step a4: one 4-entry table per reading (three checks each), under its physician's key.
 
     ``noise(pk_D)`` supplies a never-used r^N under that key (a pool's ``take``).
 
@@ -300,8 +300,8 @@ def a4_answer_tables(
         reading_flips = flips[CHECKS_PER_READING * j : CHECKS_PER_READING * (j + 1)]
         tables.append(
             tuple(
-                encrypt(pk_d, cmp.result_for_signs(reading_flips, index), noise(pk_d))
-                for index in range(1 << CHECKS_PER_READING)
+                encrypt(pk_d, cmp.result_for_index(reading_flips, row), noise(pk_d))
+                for row in range(ANSWER_TABLE_SIZE)
             )
         )
     return tables
