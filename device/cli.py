@@ -1,14 +1,18 @@
-"""``hrmon device submit|stream|analyse``: the patient device.
+"""``hrmon device submit|stream|flush|analyse``: the patient device.
 
 The device analyses a recording locally (heart rate from heart sounds, CNN score),
 bound-checks and encrypts the two numbers under the pinned system key, and sends only the
 ciphertexts to server A. It never learns the healthy range, the threshold or the result.
+``submit`` and ``stream`` put every encrypted reading in the device's outbox
+(:mod:`device.outbox`) first and then send the outbox in order, so a reading made while
+A is away is kept and goes out with the next one, or with ``hrmon device flush``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -20,10 +24,12 @@ from client import device_config
 from client.api import ServerAClient
 from client.device_config import DeviceConfig
 from client.encrypt import EncodedReading, encode_reading, encrypt_reading
-from client.errors import InputError, ServerUnavailable, run_command
+from client.errors import ApiError, AuthError, InputError, ServerUnavailable, run_command
 from client.system_key import check_pinned
 from device import analysis
 from device.analysis import Analysis
+from device.outbox import Outbox, outbox_path
+from protocol.messages import ReadingAccepted
 
 SUBMIT_RETRIES = 2
 RETRY_PAUSE_S = 0.5
@@ -63,15 +69,70 @@ def submit(
 ) -> Submitted:
     """Encrypt and send one reading; retry the *same* body if A is briefly unreachable."""
     body = encrypt_reading(config.system_key, reading, reading_id=uuid.uuid4(), taken_at=taken_at)
+    answer = send_body(api, body, retries)
+    return Submitted(str(answer.reading_id), answer.status, body["taken_at"])
+
+
+def send_body(
+    api: ServerAClient, body: dict[str, Any], retries: int = SUBMIT_RETRIES
+) -> ReadingAccepted:
+    """POST one encrypted body, retrying the *same* body while A is briefly unreachable."""
     for attempt in range(retries + 1):
         try:
-            answer = api.submit_reading(body)
-            return Submitted(str(answer.reading_id), answer.status, body["taken_at"])
+            return api.submit_reading(body)
         except ServerUnavailable:
             if attempt == retries:
                 raise
             time.sleep(RETRY_PAUSE_S * (attempt + 1))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def send_waiting(api: ServerAClient, outbox: Outbox) -> tuple[list[str], list[str]]:
+    """Send the outbox, oldest first: (ids A stored, ids A refused for good and dropped).
+
+    Stops, keeping the rest, when A is away, rate-limits the device or refuses its token.
+
+    Raises:
+        ServerUnavailable: A went away in the middle (what was sent is out of the box).
+    """
+    stored: list[str] = []
+    dropped: list[str] = []
+    for body in outbox.waiting():
+        reading_id = str(body["reading_id"])
+        try:
+            send_body(api, body)
+        except (AuthError, ServerUnavailable):
+            raise
+        except ApiError as exc:
+            if exc.status_code == 429:  # later, not never
+                break
+            dropped.append(f"{reading_id}: {exc}")  # e.g. 422: it would never be stored
+            outbox.remove(reading_id)
+            continue
+        outbox.remove(reading_id)
+        stored.append(reading_id)
+    return stored, dropped
+
+
+def deliver(config: DeviceConfig, outbox: Outbox) -> tuple[list[str], list[str], str | None]:
+    """Connect and send the outbox: (stored ids, dropped, why A was unreachable or None)."""
+    try:
+        with connect(config) as api:
+            stored, dropped = send_waiting(api, outbox)
+    except ServerUnavailable as exc:
+        return [], [], str(exc)
+    return stored, dropped, None
+
+
+def _outbox(args: argparse.Namespace) -> Outbox:
+    return Outbox(outbox_path(args.config or device_config.default_path()))
+
+
+def _queued_note(outbox: Outbox, why: str) -> str:
+    return (
+        f"{why}\nkept on this device: {len(outbox)} reading(s) waiting; they go out with "
+        "the next reading, or run `hrmon device flush`"
+    )
 
 
 def reading_from(result: Analysis, heart_rate: float | None, score: float | None) -> EncodedReading:
@@ -156,13 +217,42 @@ def submit_main(argv: list[str]) -> int:
     else:
         result = analysis.analyse_file(args.file)
     reading = reading_from(result, args.heart_rate, args.score)  # refused before encryption
-    with connect(config) as api:
-        sent = submit(api, config, reading, taken_at)
+    body = encrypt_reading(config.system_key, reading, reading_id=uuid.uuid4(), taken_at=taken_at)
+    outbox = _outbox(args)
+    outbox.add(body)  # kept before it is sent: nothing is lost if A or the network is away
+    stored, dropped, away = deliver(config, outbox)
+    reading_id = str(body["reading_id"])
+    sent = Submitted(reading_id, "stored" if reading_id in stored else "queued", body["taken_at"])
+    for problem in dropped:
+        print(f"server A refused a queued reading for good: {problem}", file=sys.stderr)
+    text = f"{_describe(result)}\n"
+    if away is None:
+        text += f"sent reading {sent.reading_id} ({sent.status}); only ciphertexts left this device"
+    else:
+        text += f"reading {sent.reading_id} queued: " + _queued_note(outbox, away)
+    _emit({"analysis": asdict(result), "submitted": asdict(sent)}, args.json, text)
+    return 0
+
+
+@run_command
+def flush_main(argv: list[str]) -> int:
+    """``hrmon device flush``: send the readings kept while server A was away."""
+    parser = argparse.ArgumentParser(
+        prog="hrmon device flush", description="Send the readings waiting on this device."
+    )
+    _config_argument(parser)
+    args = parser.parse_args(argv)
+    config = _load_config(args)
+    outbox = _outbox(args)
+    stored, dropped, away = deliver(config, outbox)
+    for problem in dropped:
+        print(f"server A refused a queued reading for good: {problem}", file=sys.stderr)
+    if away is not None:
+        raise ServerUnavailable(_queued_note(outbox, away))
     _emit(
-        {"analysis": asdict(result), "submitted": asdict(sent)},
+        {"sent": stored, "waiting": len(outbox)},
         args.json,
-        f"{_describe(result)}\nsent reading {sent.reading_id} ({sent.status}); "
-        "only ciphertexts left this device",
+        f"{len(stored)} waiting reading(s) sent; {len(outbox)} still waiting",
     )
     return 0
 
@@ -194,20 +284,47 @@ def stream_main(argv: list[str]) -> int:
         else datetime.now(UTC) - timedelta(seconds=length_s)
     )
     sent_count = 0
-    with connect(config) as api:
+    outbox = _outbox(args)
+    away: str | None = None
+    try:
+        api: ServerAClient | None = connect(config)
+    except ServerUnavailable as exc:
+        api, away = None, str(exc)
+    try:
         for result in results:
             record: dict[str, Any] = {"analysis": asdict(result), "submitted": None}
             if result.usable and result.bpm is not None and result.score is not None:
                 reading = encode_reading(result.bpm, result.score)
-                sent = submit(api, config, reading, start + timedelta(seconds=result.start_s))
+                taken_at = start + timedelta(seconds=result.start_s)
+                body = encrypt_reading(
+                    config.system_key, reading, reading_id=uuid.uuid4(), taken_at=taken_at
+                )
+                outbox.add(body)  # kept first: a window made while A is away is not lost
+                status = "queued"
+                if api is not None and away is None:
+                    try:
+                        stored, dropped = send_waiting(api, outbox)
+                    except ServerUnavailable as exc:
+                        away, stored, dropped = str(exc), [], []
+                    for problem in dropped:
+                        print(f"server A refused a queued reading: {problem}", file=sys.stderr)
+                    if str(body["reading_id"]) in stored:
+                        status = "stored"
+                sent = Submitted(str(body["reading_id"]), status, body["taken_at"])
                 record["submitted"] = asdict(sent)
                 sent_count += 1
-                text = f"{_describe(result)} -> sent {sent.reading_id} ({sent.status})"
+                text = f"{_describe(result)} -> {'sent' if status == 'stored' else 'queued'} "
+                text += sent.reading_id
             else:
                 text = f"{_describe(result)} -> not sent"
             _emit(record, args.json, text)
+    finally:
+        if api is not None:
+            api.close()
     if not args.json:
-        print(f"{sent_count} of {len(results)} windows sent")
+        print(f"{sent_count} of {len(results)} windows sent or queued")
+    if away is not None:
+        print(_queued_note(outbox, away), file=sys.stderr)
     if sent_count == 0:
         raise InputError(f"{args.file}: no usable window; nothing sent")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import wave
@@ -20,6 +21,7 @@ import pytest
 
 from client import device_config
 from client.errors import ConfigError, InputError, KeyMismatch, ServerUnavailable
+from device.outbox import outbox_path
 from ops import setup as setup_keys
 from ops.demo import SAMPLES_DIR, load_samples
 from tests.conftest import REPO_ROOT
@@ -210,22 +212,48 @@ def test_a_wrong_pinned_system_key_is_refused(world, tmp_path):
     assert proc.returncode == KeyMismatch.exit_code and "pinned" in proc.stderr
 
 
-def test_server_a_down_is_a_clear_message(world, tmp_path):
+def test_a_reading_made_while_a_is_down_is_kept_and_sent_later_once(world, tmp_path):
+    """The device's outbox: A away -> the reading is kept on the device (0600), said so,
+    and sent, once and in order, with the next reading or by ``hrmon device flush``."""
     config = device_config.load(world["base"] / "alice.json")
-    down = tmp_path / "down.json"
-    device_config.save(
-        device_config.DeviceConfig(
-            f"http://127.0.0.1:{_closed_port()}", config.patient_id, config.device_token,
-            config.system_key,
-        ),
-        down,
-    )  # fmt: skip
-    proc = hrmon(
-        "device", "submit", str(_usable_sample()), "--config", str(down),
-        "--heart-rate", "70", "--score", "0.2", env=world["env"],
-    )  # fmt: skip
-    assert proc.returncode == ServerUnavailable.exit_code
-    assert "unreachable" in proc.stderr and "is it running" in proc.stderr
+    away = tmp_path / "alice-away.json"
+
+    def write(server: str) -> None:
+        device_config.save(
+            device_config.DeviceConfig(
+                server, config.patient_id, config.device_token, config.system_key
+            ),
+            away,
+            overwrite=True,
+        )
+
+    write(f"http://127.0.0.1:{_closed_port()}")
+    before = len(_results(world))
+    env, sample = world["env"], str(_usable_sample())
+    ids = []
+    for hr in ("70", "71"):
+        proc = hrmon(
+            "device", "submit", sample, "--config", str(away), "--json",
+            "--heart-rate", hr, "--score", "0.2", env=env,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        submitted = json.loads(proc.stdout)["submitted"]
+        assert submitted["status"] == "queued"
+        ids.append(submitted["reading_id"])
+    box = outbox_path(away)
+    assert stat.S_IMODE(box.stat().st_mode) == 0o600
+    flush_down = hrmon("device", "flush", "--config", str(away), env=env)
+    assert flush_down.returncode == ServerUnavailable.exit_code
+    assert "unreachable" in flush_down.stderr and "2 reading(s) waiting" in flush_down.stderr
+    write(world["url"])  # A is reachable again
+    proc = hrmon("device", "flush", "--config", str(away), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"sent": ids, "waiting": 0}  # oldest first
+    again = hrmon("device", "flush", "--config", str(away), "--json", env=env)
+    assert json.loads(again.stdout) == {"sent": [], "waiting": 0}
+    rows = _results(world)
+    assert len(rows) == before + 2  # once each
+    assert {r["reading_id"] for r in rows} >= set(ids)
 
 
 def test_a_missing_device_file_or_physician_profile_says_what_to_run(world, tmp_path):
