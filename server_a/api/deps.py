@@ -82,16 +82,21 @@ def current_device(
 CurrentDevice = Annotated[Patient, Depends(current_device)]
 
 
+def too_many(what: str, wait_s: float) -> HTTPException:
+    """429 saying what was too much and when to retry (``Retry-After``, whole seconds)."""
+    seconds = retry_after(wait_s)
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"{what}; retry in {seconds} s",
+        headers={"Retry-After": seconds},
+    )
+
+
 def rate_limited_device(patient: CurrentDevice, services: ServicesDep) -> Patient:
     """The authenticated device, if its bucket has a token left (429 otherwise)."""
     wait = services.device_buckets.take(patient.id)
     if wait > 0:
-        seconds = retry_after(wait)
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"rate limit: too many readings from this device; retry in {seconds} s",
-            headers={"Retry-After": seconds},
-        )
+        raise too_many("rate limit: too many readings from this device", wait)
     return patient
 
 

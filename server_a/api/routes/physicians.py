@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from protocol.messages import PhysicianEnrol, PhysicianOut, TokenOut
-from server_a.api.deps import Operator, ServicesDep, unauthorized
+from server_a.api.deps import Operator, ServicesDep, too_many, unauthorized
 from server_a.core.security import create_access_token, hash_password, verify_password
 from server_a.login_throttle import HashesBusy
-from server_a.ratelimit import retry_after
 from server_a.storage import Conflict
 from server_a.validation import InputRejected, check_physician_key
 
@@ -44,23 +43,14 @@ def login(
     client = request.client.host if request.client is not None else "unknown"
     wait = throttle.admit(form.username, client)
     if wait > 0:
-        seconds = retry_after(wait)
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"too many sign-in attempts; retry in {seconds} s",
-            headers={"Retry-After": seconds},
-        )
+        raise too_many("too many sign-in attempts", wait)
     physician = services.storage.physician_by_username(form.username)
     stored = physician.password_hash if physician is not None else None
     try:
         with throttle.hashing():
             valid = verify_password(form.password, stored)
     except HashesBusy:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail="server busy with sign-ins; retry in 1 s",
-            headers={"Retry-After": "1"},
-        ) from None
+        raise too_many("server busy with sign-ins", 1.0) from None
     if not valid or physician is None:
         throttle.failed(form.username)
         raise unauthorized("wrong username or password")
