@@ -87,8 +87,12 @@ def send_body(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def send_waiting(api: ServerAClient, outbox: Outbox) -> tuple[list[str], list[str]]:
-    """Send the outbox, oldest first: (ids A stored, ids A refused for good and dropped).
+Refused = list[tuple[str, ApiError]]
+"""Readings A refused for good (dropped from the outbox): id and A's reason."""
+
+
+def send_waiting(api: ServerAClient, outbox: Outbox) -> tuple[list[str], Refused]:
+    """Send the outbox, oldest first: (ids A stored, readings A refused for good).
 
     Stops, keeping the rest, when A is away, rate-limits the device or refuses its token.
 
@@ -96,7 +100,7 @@ def send_waiting(api: ServerAClient, outbox: Outbox) -> tuple[list[str], list[st
         ServerUnavailable: A went away in the middle (what was sent is out of the box).
     """
     stored: list[str] = []
-    dropped: list[str] = []
+    dropped: Refused = []
     for body in outbox.waiting():
         reading_id = str(body["reading_id"])
         try:
@@ -106,7 +110,7 @@ def send_waiting(api: ServerAClient, outbox: Outbox) -> tuple[list[str], list[st
         except ApiError as exc:
             if exc.status_code == 429:  # later, not never
                 break
-            dropped.append(f"{reading_id}: {exc}")  # e.g. 422: it would never be stored
+            dropped.append((reading_id, exc))  # e.g. 422: it would never be stored
             outbox.remove(reading_id)
             continue
         outbox.remove(reading_id)
@@ -114,7 +118,7 @@ def send_waiting(api: ServerAClient, outbox: Outbox) -> tuple[list[str], list[st
     return stored, dropped
 
 
-def deliver(config: DeviceConfig, outbox: Outbox) -> tuple[list[str], list[str], str | None]:
+def deliver(config: DeviceConfig, outbox: Outbox) -> tuple[list[str], Refused, str | None]:
     """Connect and send the outbox: (stored ids, dropped, why A was unreachable or None)."""
     try:
         with connect(config) as api:
@@ -126,6 +130,14 @@ def deliver(config: DeviceConfig, outbox: Outbox) -> tuple[list[str], list[str],
 
 def _outbox(args: argparse.Namespace) -> Outbox:
     return Outbox(outbox_path(args.config or device_config.default_path()))
+
+
+def _report_refused(dropped: Refused, own: str | None = None) -> None:
+    """Say which queued readings A refused for good; this command's own one is an error."""
+    for reading_id, exc in dropped:
+        if reading_id == own:
+            raise exc
+        print(f"server A refused queued reading {reading_id} for good: {exc}", file=sys.stderr)
 
 
 def _queued_note(outbox: Outbox, why: str) -> str:
@@ -222,9 +234,8 @@ def submit_main(argv: list[str]) -> int:
     outbox.add(body)  # kept before it is sent: nothing is lost if A or the network is away
     stored, dropped, away = deliver(config, outbox)
     reading_id = str(body["reading_id"])
+    _report_refused(dropped, own=reading_id)
     sent = Submitted(reading_id, "stored" if reading_id in stored else "queued", body["taken_at"])
-    for problem in dropped:
-        print(f"server A refused a queued reading for good: {problem}", file=sys.stderr)
     text = f"{_describe(result)}\n"
     if away is None:
         text += f"sent reading {sent.reading_id} ({sent.status}); only ciphertexts left this device"
@@ -245,8 +256,7 @@ def flush_main(argv: list[str]) -> int:
     config = _load_config(args)
     outbox = _outbox(args)
     stored, dropped, away = deliver(config, outbox)
-    for problem in dropped:
-        print(f"server A refused a queued reading for good: {problem}", file=sys.stderr)
+    _report_refused(dropped)
     if away is not None:
         raise ServerUnavailable(_queued_note(outbox, away))
     _emit(
@@ -306,8 +316,7 @@ def stream_main(argv: list[str]) -> int:
                         stored, dropped = send_waiting(api, outbox)
                     except ServerUnavailable as exc:
                         away, stored, dropped = str(exc), [], []
-                    for problem in dropped:
-                        print(f"server A refused a queued reading: {problem}", file=sys.stderr)
+                    _report_refused(dropped)
                     if str(body["reading_id"]) in stored:
                         status = "stored"
                 sent = Submitted(str(body["reading_id"]), status, body["taken_at"])
