@@ -59,16 +59,34 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
 ]
 
 
-def _usage() -> str:
-    width = max(len(" ".join(words)) for words, _, _ in COMMANDS)
-    lines = ["usage: hrmon COMMAND [ARGS...]", "", "commands:"]
-    for words, _, help_text in COMMANDS:
-        lines.append(f"  {' '.join(words):<{width}}  {help_text}")
+def _usage(prefix: tuple[str, ...] = ()) -> str:
+    """The commands under ``prefix`` (all of them for ``()``), one line each."""
+    rows = [(w, h) for w, _, h in COMMANDS if w[: len(prefix)] == prefix]
+    width = max(len(" ".join(words)) for words, _ in rows)
+    head = " ".join(("hrmon", *prefix, "COMMAND" if not prefix else "SUBCOMMAND"))
+    lines = [f"usage: {head} [ARGS...]", "", "commands:"]
+    lines += [f"  {' '.join(words):<{width}}  {help_text}" for words, help_text in rows]
+    lines += ["", "hrmon COMMAND --help shows a command's options."]
     return "\n".join(lines)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"hrmon {version('hrmon')}"
+    except PackageNotFoundError:  # run from a checkout without installing
+        return "hrmon (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Dispatch ``hrmon WORDS... ARGS...`` to the longest matching command."""
+    """Dispatch ``hrmon WORDS... ARGS...`` to the longest matching command.
+
+    ``hrmon`` and ``hrmon --help`` list every command (exit 0); ``hrmon GROUP`` or
+    ``hrmon GROUP --help`` (``device``, ``physician``, ``server``, ``eval``) list that
+    group's (exit 0); ``--version`` prints the version; anything else is named as unknown
+    (exit 2).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     for words, target, _ in sorted(COMMANDS, key=lambda c: -len(c[0])):
         if tuple(args[: len(words)]) == words:
@@ -76,8 +94,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             func = getattr(importlib.import_module(module_name), func_name)
             result: int = func(args[len(words) :])
             return result
-    print(_usage(), file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout)
-    return 0 if args[:1] in (["-h"], ["--help"]) else 2
+    if args[:1] in (["--version"], ["-V"]):
+        print(_version())
+        return 0
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    groups = {words[0] for words, _, _ in COMMANDS if len(words) > 1}
+    if args[0] in groups and (len(args) == 1 or args[1] in ("-h", "--help")):
+        print(_usage((args[0],)))
+        return 0
+    unknown = " ".join(args[:2] if args[0] in groups else args[:1])
+    print(f"hrmon: unknown command {unknown!r}\n\n{_usage()}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

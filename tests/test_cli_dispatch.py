@@ -1,0 +1,32 @@
+"""The ``hrmon`` dispatcher: group help, --version, unknown commands named (exit codes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.cli import main
+
+
+def test_bare_and_help_list_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "physician replace-device" in out and "device flush" in out
+
+
+@pytest.mark.parametrize("group", ["device", "physician", "server", "eval"])
+def test_a_group_lists_its_own_commands(group: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([group], [group, "--help"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
+        assert listed and set(listed) == {group}
+
+
+def test_version_and_unknown_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("hrmon ")
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+    assert main(["device", "frob"]) == 2
+    assert "unknown command 'device frob'" in capsys.readouterr().err
