@@ -64,7 +64,8 @@ class ServerSettings(BaseSettings):
     _tls: TlsFiles | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _load_share_and_secret(self) -> ServerSettings:
+    def _load_common_files(self) -> ServerSettings:
+        """The share, the A-B secret, the metrics token (if any) and the TLS files (if on)."""
         self._share = load_share(
             self.key_file(self.share_file, self.SHARE_FILE),
             self.SHARE_INDEX,
