@@ -214,6 +214,13 @@ class Storage:
                 .where(Patient.physician_id == physician_id)
                 .order_by(Patient.created_at, Patient.id)
             ).all()
+            counted = session.execute(
+                select(Reading.patient_id, func.count())
+                .join(Patient, Reading.patient_id == Patient.id)
+                .where(Patient.physician_id == physician_id, Reading.status == "invalid")
+                .group_by(Reading.patient_id)
+            ).all()
+            invalid = {patient_id: int(count) for patient_id, count in counted}
             out = []
             for patient in patients:
                 latest = session.scalar(
@@ -222,12 +229,7 @@ class Storage:
                     .order_by(Reading.taken_at.desc(), Reading.received_at.desc())
                     .limit(1)
                 )
-                invalid = session.scalar(
-                    select(func.count())
-                    .select_from(Reading)
-                    .where(Reading.patient_id == patient.id, Reading.status == "invalid")
-                )
-                out.append((patient, latest, int(invalid or 0)))
+                out.append((patient, latest, invalid.get(patient.id, 0)))
             return out
 
     def set_range(

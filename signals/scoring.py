@@ -43,6 +43,12 @@ def _shipped(name: str) -> Path:
     return Path(str(resources.files("model").joinpath(name)))
 
 
+def _working_signal(signal: npt.ArrayLike, rate: int) -> npt.NDArray[np.float32]:
+    """The signal checked (``signals.audio.AudioError`` if unusable) and at 2000 Hz."""
+    x = validate_signal(np.asarray(signal), rate, source="signal")
+    return resample(x, rate, WORKING_RATE)
+
+
 class AbnormalityScorer:
     """One onnxruntime session plus the feature parameters and threshold of the model.
 
@@ -137,8 +143,9 @@ class AbnormalityScorer:
             signals.audio.AudioError: empty, silent, clipped, non-finite, too short or a
                 sample rate below 1000 Hz - the same errors as heart-rate estimation.
         """
-        x = validate_signal(np.asarray(signal), rate, source="signal")
-        x = resample(x, rate, WORKING_RATE)
+        return self._window_probabilities(_working_signal(signal, rate))
+
+    def _window_probabilities(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         feats = recording_windows(x, self.params)
         probs = self._session.run([self._output], {self._input: feats})[0]
         return np.asarray(probs, dtype=np.float32).reshape(-1)
@@ -157,10 +164,10 @@ class AbnormalityScorer:
         Raises:
             signals.audio.AudioError: as :meth:`score_windows`.
         """
-        cnn = float(np.mean(self.score_windows(signal, rate)))
+        x = _working_signal(signal, rate)  # validated and resampled once for both models
+        cnn = float(np.mean(self._window_probabilities(x)))
         if self.cycle_model is None:
             return cnn
-        x = resample(validate_signal(np.asarray(signal), rate, source="signal"), rate, WORKING_RATE)
         return fuse(cnn, self.cycle_model.probability(recording_features(x)))
 
     def is_abnormal(self, score: float) -> bool:
