@@ -6,6 +6,7 @@ The device encrypts only under this pinned system key and checks that server A s
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,3 +73,13 @@ def load(path: Path) -> DeviceConfig:
 def default_path() -> Path:
     """``$HRMON_DEVICE_CONFIG`` or ``~/.hrmon/device.json``."""
     return Path(os.environ.get(ENV_VAR, Path.home() / ".hrmon" / "device.json"))
+
+
+def add_path_argument(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE``, the device file every device command reads."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"device file from add-patient (default ${ENV_VAR} or ~/.hrmon/device.json)",
+    )

@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,7 +67,7 @@ def submit(
     retries: int = SUBMIT_RETRIES,
 ) -> Submitted:
     """Encrypt and send one reading; retry the *same* body if A is briefly unreachable."""
-    body = encrypt_reading(config.system_key, reading, reading_id=uuid.uuid4(), taken_at=taken_at)
+    body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
     answer = send_body(api, body, retries)
     return Submitted(str(answer.reading_id), answer.status, body["taken_at"])
 
@@ -182,13 +181,7 @@ def _describe(result: Analysis) -> str:
 
 
 def _config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help=f"device file from add-patient (default ${device_config.ENV_VAR} "
-        "or ~/.hrmon/device.json)",
-    )
+    device_config.add_path_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -229,7 +222,7 @@ def submit_main(argv: list[str]) -> int:
     else:
         result = analysis.analyse_file(args.file)
     reading = reading_from(result, args.heart_rate, args.score)  # refused before encryption
-    body = encrypt_reading(config.system_key, reading, reading_id=uuid.uuid4(), taken_at=taken_at)
+    body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
     outbox = _outbox(args)
     outbox.add(body)  # kept before it is sent: nothing is lost if A or the network is away
     stored, dropped, away = deliver(config, outbox)
@@ -306,9 +299,7 @@ def stream_main(argv: list[str]) -> int:
             if result.usable and result.bpm is not None and result.score is not None:
                 reading = encode_reading(result.bpm, result.score)
                 taken_at = start + timedelta(seconds=result.start_s)
-                body = encrypt_reading(
-                    config.system_key, reading, reading_id=uuid.uuid4(), taken_at=taken_at
-                )
+                body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
                 outbox.add(body)  # kept first: a window made while A is away is not lost
                 status = "queued"
                 if api is not None and away is None:

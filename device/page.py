@@ -355,13 +355,7 @@ def main(argv: list[str]) -> int:
         description="Run the patient device's page on this machine (loopback only): analyse "
         "a recording here and send only ciphertexts to server A.",
     )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help=f"device file from add-patient (default ${device_config.ENV_VAR} "
-        "or ~/.hrmon/device.json)",
-    )
+    device_config.add_path_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"

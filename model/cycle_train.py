@@ -109,56 +109,53 @@ def _metrics(labels: list[int], scores: list[float], threshold: float) -> dict[s
     }
 
 
+SCORES = ("cnn", "cycle", "fused")
+
+
 def loso_fusion(
     run_dirs: list[Path], records: list[Record], features: FloatArray
 ) -> dict[str, Any]:
-    """CNN, regression and fusion on each run's held-out set (thresholds from validation)."""
+    """CNN, regression and fusion on each run's held-out set (thresholds from validation).
+
+    Returns:
+        ``{set: {"n", "n_abnormal", "cnn"|"cycle"|"fused": metrics}, ...,
+        "mean_macc_<score>": mean over the held-out sets}`` (as stored in metrics.json).
+    """
     index = {r.name: i for i, r in enumerate(records)}
-    out: dict[str, Any] = {}
+    per_holdout: dict[str, Any] = {}
     for run in run_dirs:
         report = json.loads((run / "report.json").read_text())
         (holdout,) = report["holdout_sets"]
         split: dict[str, str] = json.loads((run / "split.json").read_text())
         cnn: dict[str, float] = json.loads((run / "scores.json").read_text())
-        parts = {p: [n for n, q in split.items() if q == p] for p in ("train", "val", "test")}
-        train = [index[n] for n in parts["train"]]
+        rows = {p: [index[n] for n, q in split.items() if q == p] for p in ("train", "val", "test")}
         model = fit_cycle_model(
-            features[train],
-            [records[i].label for i in train],
-            [records[i].set_name for i in train],
+            features[rows["train"]],
+            [records[i].label for i in rows["train"]],
+            [records[i].set_name for i in rows["train"]],
         )
         scores: dict[str, dict[str, list[float]]] = {}
         for part in ("val", "test"):
-            rows = [index[n] for n in parts[part]]
-            lr = [model.probability(features[i]) for i in rows]
-            net = [cnn[records[i].name] for i in rows]
-            scores[part] = {
-                "cnn": net,
-                "cycle": lr,
-                "fused": [fuse(a, b) for a, b in zip(net, lr, strict=True)],
-            }
-        val = [index[n] for n in parts["val"]]
-        test = [index[n] for n in parts["test"]]
-        val_labels = [records[i].label for i in val]
-        val_sets = [records[i].set_name for i in val]
-        test_labels = [records[i].label for i in test]
-        result: dict[str, Any] = {"n": len(test), "n_abnormal": int(sum(test_labels))}
-        for name in ("cnn", "cycle", "fused"):
-            if name == "cnn":
+            net = [cnn[records[i].name] for i in rows[part]]
+            lr = [model.probability(features[i]) for i in rows[part]]
+            fused = [fuse(a, b) for a, b in zip(net, lr, strict=True)]
+            scores[part] = {"cnn": net, "cycle": lr, "fused": fused}
+        val_labels = [records[i].label for i in rows["val"]]
+        val_sets = [records[i].set_name for i in rows["val"]]
+        test_labels = [records[i].label for i in rows["test"]]
+        result: dict[str, Any] = {"n": len(test_labels), "n_abnormal": int(sum(test_labels))}
+        for name in SCORES:
+            if name == "cnn":  # the run's own validation threshold
                 threshold = float(report["threshold"])
             else:
                 threshold, _ = best_macro_threshold(val_labels, scores["val"][name], val_sets)
             result[name] = _metrics(test_labels, scores["test"][name], threshold)
-        out[holdout] = result
-    for name in ("cnn", "cycle", "fused"):
-        out[f"mean_macc_{name}"] = round(
-            float(np.mean([out[h][name]["macc"] for h in _sets(out)])), 4
-        )
+        per_holdout[holdout] = result
+    out: dict[str, Any] = dict(per_holdout)
+    for name in SCORES:
+        maccs = [r[name]["macc"] for r in per_holdout.values()]
+        out[f"mean_macc_{name}"] = round(float(np.mean(maccs)), 4)
     return out
-
-
-def _sets(result: dict[str, Any]) -> list[str]:
-    return [k for k in result if len(k) == 1]
 
 
 def export(records: list[Record], features: FloatArray, data_dir: Path) -> dict[str, Any]:
@@ -216,17 +213,13 @@ def main(argv: list[str]) -> int:
     features = load_cycle_features(records, args.cache_dir)
     if args.loso:
         result = loso_fusion(args.loso, records, features)
-        for holdout in _sets(result):
-            row = result[holdout]
+        held_out = {k: v for k, v in result.items() if not k.startswith("mean_macc_")}
+        for holdout, row in held_out.items():
             cells = "  ".join(
-                f"{name} AUC {row[name]['auc']:.3f} MAcc {row[name]['macc']:.3f}"
-                for name in ("cnn", "cycle", "fused")
+                f"{name} AUC {row[name]['auc']:.3f} MAcc {row[name]['macc']:.3f}" for name in SCORES
             )
             print(f"holdout {holdout} (n={row['n']}): {cells}")
-        print(
-            "mean MAcc: "
-            + "  ".join(f"{n} {result[f'mean_macc_{n}']:.3f}" for n in ("cnn", "cycle", "fused"))
-        )
+        print("mean MAcc: " + "  ".join(f"{n} {result[f'mean_macc_{n}']:.3f}" for n in SCORES))
         if args.save_metrics:
             merge_metrics(MODEL_DIR / "metrics.json", args.save_metrics, result)
     if args.export:

@@ -269,13 +269,7 @@ def fetch_tally(
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"hrmon physician {prog}", description=description)
-    parser.add_argument(
-        "--home",
-        type=Path,
-        default=None,
-        help=f"physician directory (default ${physician_profile.HOME_ENV_VAR} "
-        "or ~/.hrmon/physician)",
-    )
+    physician_profile.add_home_argument(parser)
     return parser
 
 

@@ -5,6 +5,7 @@ Never the password: commands read it from ``$HRMON_PASSWORD`` or prompt for it.
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
 from dataclasses import dataclass
@@ -73,3 +74,13 @@ def password(prompt: str = "physician password: ") -> str:
     if not entered:
         raise ConfigError("empty password")
     return entered
+
+
+def add_home_argument(parser: argparse.ArgumentParser) -> None:
+    """``--home DIR``, the physician directory every physician command reads."""
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help=f"physician directory (default ${HOME_ENV_VAR} or ~/.hrmon/physician)",
+    )

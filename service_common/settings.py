@@ -74,8 +74,10 @@ class ServerSettings(BaseSettings):
         self._ab_secret = SecretStr(
             load_secret(self.key_file(self.ab_secret_file, AB_SECRET), "A-B secret")
         )
-        metrics = self.metrics_token_file or (self.key_dir and self.key_dir / METRICS_TOKEN)
-        if metrics is not None and (self.metrics_token_file is not None or metrics.exists()):
+        metrics = self.metrics_token_file  # named: must load; in the key dir: optional
+        if metrics is None and self.key_dir is not None and (self.key_dir / METRICS_TOKEN).exists():
+            metrics = self.key_dir / METRICS_TOKEN
+        if metrics is not None:
             self._metrics_token = SecretStr(load_secret(metrics, "metrics token"))
         if self.tls:
             files = TlsFiles(

@@ -222,13 +222,7 @@ def _all_normal(body: bytes) -> bytes:
 
 async def _abnormal_reading_while(stack: Stack, name: str) -> tuple[str, str]:
     pk, _, _ = system_key()
-    token = await sign_in(stack, name, physician_key()[0])
-    patient_id, device = await new_patient(stack, token)
-    await stack.client.put(
-        f"/v1/patients/{patient_id}/range",
-        json=range_body(pk, LOW, HIGH, THRESHOLD),
-        headers=bearer(token),
-    )
+    token, patient_id, device = await patient_with_range(stack, name)
     body = reading_body(pk, 2500, 10)  # 250 bpm: abnormal
     response = await stack.client.post("/v1/readings", json=body, headers=bearer(device))
     assert response.status_code == 202

@@ -9,7 +9,6 @@ ciphertext's plaintext other than the verdict, or server A's token.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -104,13 +103,7 @@ def main(argv: list[str]) -> int:
         description="Run the physician's dashboard on this machine (loopback only). "
         "It signs in to server A and decrypts results here with your key.",
     )
-    parser.add_argument(
-        "--home",
-        type=Path,
-        default=None,
-        help=f"physician directory (default ${physician_profile.HOME_ENV_VAR} "
-        "or ~/.hrmon/physician)",
-    )
+    physician_profile.add_home_argument(parser)
     parser.add_argument("--server", default=None, help="server A's URL (default: from profile)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     parser.add_argument(

@@ -104,6 +104,11 @@ class ModeB(Protocol):
     routes: Mapping[str, Route]
 
 
+def pack_capacity(requested: int, fits: int) -> int:
+    """Readings per pack: ``requested`` (0: as many as fit), never more than ``fits``."""
+    return min(requested or fits, fits)
+
+
 def pack_groups(
     jobs: Sequence[Job], per_pack: int, isolate: Collection[str] = ()
 ) -> list[list[Job]]:

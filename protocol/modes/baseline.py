@@ -24,6 +24,7 @@ from protocol.modes.base import (
     check_system_key,
     inline,
     out_of_band,
+    pack_capacity,
     pack_groups,
     paillier_field,
     physician_entries,
@@ -54,8 +55,9 @@ class BaselineA:
         self.share = share
         self.system_key = share.public_key
         self.noise = noise
-        fits = cmp.readings_per_pack(self.system_key)
-        self.readings_per_pack = min(readings_per_pack or fits, fits)
+        self.readings_per_pack = pack_capacity(
+            readings_per_pack, cmp.readings_per_pack(self.system_key)
+        )
 
     def prepare(self, jobs: Sequence[Job], isolate: Collection[str] = ()) -> BaselinePrepared:
         """Steps a1-a4 and PDec_1; the same work per reading whatever its values."""

@@ -36,6 +36,7 @@ from protocol.modes.base import (
     dgk_field,
     inline,
     out_of_band,
+    pack_capacity,
     pack_groups,
     paillier_field,
     physician_entries,
@@ -83,8 +84,9 @@ class ZeroLeakageA:
         self.system_key = share.public_key
         self.dgk_public = dgk_public
         self.noise = noise
-        fits = zl.readings_per_pack(self.system_key)
-        self.readings_per_pack = min(readings_per_pack or fits, fits)
+        self.readings_per_pack = pack_capacity(
+            readings_per_pack, zl.readings_per_pack(self.system_key)
+        )
 
     def prepare(self, jobs: Sequence[Job], isolate: Collection[str] = ()) -> ZeroLeakagePrepared:
         """Steps a1-a2 and PDec_1, packs grouped by patient."""
