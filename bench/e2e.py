@@ -95,7 +95,8 @@ def measure_e2e(keys: BenchKeys, readings: int) -> EndToEnd:
                         **{
                             name: encode_ciphertext(pk, encrypt(pk, value))
                             for name, value in (
-                                ("low", pl.LOW), ("high", pl.HIGH), ("threshold", pl.THRESHOLD)
+                                ("low", pl.LOW), ("high", pl.HIGH), ("threshold", pl.THRESHOLD),
+                                ("irregularity_threshold", pl.IRREGULARITY_THRESHOLD),
                             )
                         },
                     },
@@ -103,7 +104,7 @@ def measure_e2e(keys: BenchKeys, readings: int) -> EndToEnd:
                 listener = ServerAClient(url, physician.token)
                 device = ServerAClient(url, patient.device_token)
                 device_noise = NoisePool(pk, 0)
-                device_noise.fill(2 * (readings + 1))
+                device_noise.fill(3 * (readings + 1))
                 arrivals: queue.Queue[tuple[str, str | None, float]] = queue.Queue()
                 ready = threading.Event()
                 thread = threading.Thread(
@@ -112,14 +113,18 @@ def measure_e2e(keys: BenchKeys, readings: int) -> EndToEnd:
                 thread.start()
                 ready.wait()
                 latencies, submits = [], []
-                for index, (hr, score) in enumerate(pl.sample_readings(readings + 1)):
+                for index, plain in enumerate(pl.sample_readings(readings + 1)):
                     start = time.perf_counter()
                     body = {
                         "reading_id": str(uuid.uuid4()),
                         "key_id": key_id(pk),
                         "taken_at": datetime.now(UTC).isoformat(),
-                        "heart_rate": encode_ciphertext(pk, encrypt(pk, hr, device_noise.take())),
-                        "score": encode_ciphertext(pk, encrypt(pk, score, device_noise.take())),
+                        **{
+                            field: encode_ciphertext(pk, encrypt(pk, value, device_noise.take()))
+                            for field, value in zip(
+                                ("heart_rate", "score", "irregularity"), plain, strict=True
+                            )
+                        },
                     }
                     device.submit_reading(body)
                     posted = time.perf_counter()
@@ -128,7 +133,7 @@ def measure_e2e(keys: BenchKeys, readings: int) -> EndToEnd:
                         raise RuntimeError("a result for another reading, or an invalid one")
                     bit = pl.physician_decrypt(keys, decode_ciphertext(pk_d, result, "result"))
                     done = time.perf_counter()
-                    if bit != pl.expected_bit(hr, score):
+                    if bit != pl.expected_bit(plain):
                         raise RuntimeError("end to end produced a wrong bit")
                     if index > 0:  # the first reading warms both servers up
                         latencies.append((done - start) * 1000)

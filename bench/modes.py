@@ -15,7 +15,6 @@ from bench import pipeline as pl
 from bench.keys import BenchKeys
 from protocol import comparison as cmp
 from protocol.keys import combine_partial_decryptions
-from protocol.paillier import unsafe_encrypt_without_noise
 from protocol.params import CHECKS_PER_READING, DEFAULT_PARAMS
 
 RecordView = Callable[[BenchKeys, int], tuple[list[int], list[int]]]
@@ -46,9 +45,15 @@ def register(mode: ComparisonMode) -> ComparisonMode:
     return mode
 
 
-def distances(hr: int, score: int) -> tuple[int, int, int]:
-    """d1 = lo - hr - 1, d2 = hr - hi - 1, d3 = s - tau, in the order A packs them."""
-    return pl.LOW - hr - 1, hr - pl.HIGH - 1, score - pl.THRESHOLD
+def distances(reading: pl.Plain) -> tuple[int, int, int, int]:
+    """d1 = lo - hr - 1, d2 = hr - hi - 1, d3 = s - tau, d4 = q - rho, in packing order."""
+    hr, score, irregularity = reading
+    return (
+        pl.LOW - hr - 1,
+        hr - pl.HIGH - 1,
+        score - pl.THRESHOLD,
+        irregularity - pl.IRREGULARITY_THRESHOLD,
+    )
 
 
 def record_baseline_view(keys: BenchKeys, checks: int) -> tuple[list[int], list[int]]:
@@ -58,9 +63,7 @@ def record_baseline_view(keys: BenchKeys, checks: int) -> tuple[list[int], list[
     return views[:checks], secrets_[:checks]
 
 
-def baseline_views(
-    keys: BenchKeys, plain: Sequence[tuple[int, int]]
-) -> tuple[list[int], list[int]]:
+def baseline_views(keys: BenchKeys, plain: Sequence[pl.Plain]) -> tuple[list[int], list[int]]:
     """Run a1-a3 and both partial decryptions for real; keep the slots B opens.
 
     B's view of a check is t = t' - 2^(k-1), which B computes from the opened slot. The
@@ -68,27 +71,22 @@ def baseline_views(
     opened plaintext does not depend on either, and this keeps many trials affordable.
 
     Returns:
-        B's view and the true distance d, per check, three per reading in pack order.
+        B's view and the true distance d, per check, four per reading in pack order.
     """
     half = 1 << (DEFAULT_PARAMS.slot_bits - 1)
     mask = (1 << DEFAULT_PARAMS.slot_bits) - 1
     per_pack = cmp.readings_per_pack(keys.pk)
-    bounds = cmp.EncryptedBounds(
-        *(unsafe_encrypt_without_noise(keys.pk, v) for v in (pl.LOW, pl.HIGH, pl.THRESHOLD))
-    )
+    bounds = pl.plain_bounds(keys.pk)
     views: list[int] = []
     secrets_: list[int] = []
     for start in range(0, len(plain), per_pack):
         group = plain[start : start + per_pack]
         slots: list[int] = []
-        for hr, score in group:
-            reading = cmp.EncryptedReading(
-                unsafe_encrypt_without_noise(keys.pk, hr),
-                unsafe_encrypt_without_noise(keys.pk, score),
-            )
+        for values in group:
+            reading = pl.plain_reading(keys.pk, values)
             differences = cmp.a1_differences(keys.pk, reading, bounds)
             slots.extend(cmp.a2_blind(keys.pk, differences, cmp.draw_blinding()))
-            secrets_.extend(distances(hr, score))
+            secrets_.extend(distances(values))
         pack = cmp.a3_pack(keys.pk, slots, 1)
         opened = combine_partial_decryptions(
             keys.pk, keys.share_a.partial_decrypt(pack), keys.share_b.partial_decrypt(pack)
@@ -106,7 +104,7 @@ def baseline_bit_guess_accuracy(keys: BenchKeys, trials: int) -> float:
     B's rule: violated when |t| > 2^(sigma - 1), the rule that read the bit 75 % of the
     time while r2 was drawn from [0, r1) (#12). 0.5 is a coin: B learns nothing.
     """
-    plain = [(pl.LOW - 1 + secrets.randbelow(2), 0) for _ in range(trials)]
+    plain = [pl.Plain(pl.LOW - 1 + secrets.randbelow(2), 0, 0) for _ in range(trials)]
     views, distances_ = baseline_views(keys, plain)
     cut = 1 << (DEFAULT_PARAMS.sigma - 1)
     d1 = slice(0, None, CHECKS_PER_READING)  # the heart-rate-too-slow check

@@ -2,7 +2,7 @@
 
 Initiator and KeyHolder run in this process on one event loop, talking through an
 in-memory communicator (no sockets, no serialisation), at the same key size as ours, for
-the same three comparisons a range check needs. Needs the ``peers`` extra; if it cannot
+the same four comparisons a range check needs. Needs the ``peers`` extra; if it cannot
 be imported the bench reports it missing, with the reason, and no number.
 """
 
@@ -26,12 +26,12 @@ DGK_V_BITS = 160
 
 @dataclass(frozen=True)
 class PeerResult:
-    """The peer's cost for one range check's three comparisons, or why it is missing.
+    """The peer's cost for one range check's four comparisons, or why it is missing.
 
     Attributes:
         available: whether the peer ran.
         reason: why not, when it did not.
-        per_check: three comparisons, ms (None when missing).
+        per_check: four comparisons, ms (None when missing).
         per_comparison: one comparison, ms (None when missing).
         setup_s: key generation (Paillier + DGK), seconds.
         version: the peer package's version.

@@ -12,21 +12,37 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bench.keys import BenchKeys
 from protocol import comparison as cmp
 from protocol.ciphertext import decode_ciphertext
 from protocol.modes.baseline import BaselineA, BaselineB
 from protocol.modes.memory import answers_in_order, compare_in_memory, jobs_for
-from protocol.paillier import NoisePool, PublicKey, decrypt, encrypt
+from protocol.paillier import (
+    NoisePool,
+    PublicKey,
+    decrypt,
+    encrypt,
+    unsafe_encrypt_without_noise,
+)
 
-LOW, HIGH, THRESHOLD = 600, 1000, 5000
-"""The patient's healthy range 60.0-100.0 bpm and CNN threshold p >= 0.5."""
+LOW, HIGH, THRESHOLD, IRREGULARITY_THRESHOLD = 600, 1000, 5000, 1500
+"""The patient's healthy range 60.0-100.0 bpm, CNN threshold p >= 0.5 and irregularity
+threshold q >= 0.15."""
 
-NOISE_PER_READING = {"a_system": 1, "a_physician": 4, "b_physician": 1, "device": 2}
+NOISE_PER_READING = {"a_system": 1, "a_physician": 8, "b_physician": 1, "device": 3}
 """r^N values one reading uses: A's pack re-randomisation (shared by a pack, counted per
-reading as an upper bound), A's 4 answer-table entries, B's re-randomised answer, and the
-device's two encryptions."""
+reading as an upper bound), A's 8 answer-table entries, B's re-randomised answer, and the
+device's three encryptions."""
+
+
+class Plain(NamedTuple):
+    """One reading in the clear: tenths of a bpm, score x 10^4, irregularity x 10^4."""
+
+    hr: int
+    score: int
+    irregularity: int
 
 
 @dataclass
@@ -65,37 +81,57 @@ class Pools:
 
 @dataclass(frozen=True)
 class Workload:
-    """Plain readings (tenths of bpm, score x 10^4) and the patient's encrypted bounds."""
+    """Plain readings and the patient's encrypted bounds."""
 
-    plain: list[tuple[int, int]]
+    plain: list[Plain]
     bounds: cmp.EncryptedBounds
     expected: list[int] = field(default_factory=list)
 
 
-def sample_readings(count: int) -> list[tuple[int, int]]:
-    """Readings spread over normal and abnormal values (30-200 bpm, any score)."""
-    return [(300 + secrets.randbelow(1701), secrets.randbelow(10_001)) for _ in range(count)]
+def sample_readings(count: int) -> list[Plain]:
+    """Readings spread over normal and abnormal values (30-200 bpm, any score, any
+    irregularity)."""
+    return [
+        Plain(300 + secrets.randbelow(1701), secrets.randbelow(10_001), secrets.randbelow(10_001))
+        for _ in range(count)
+    ]
 
 
-def expected_bit(heart_rate: int, score: int) -> int:
+def expected_bit(reading: Plain) -> int:
     """The bit the physician must read for this reading."""
-    return int(heart_rate < LOW or heart_rate > HIGH or score >= THRESHOLD)
+    hr, score, irregularity = reading
+    return int(
+        hr < LOW or hr > HIGH or score >= THRESHOLD or irregularity >= IRREGULARITY_THRESHOLD
+    )
+
+
+def plain_bounds(pk: PublicKey) -> cmp.EncryptedBounds:
+    """The bench patient's bounds encrypted without noise (for the leakage views only)."""
+    return cmp.EncryptedBounds(
+        *(
+            unsafe_encrypt_without_noise(pk, v)
+            for v in (LOW, HIGH, THRESHOLD, IRREGULARITY_THRESHOLD)
+        )
+    )
+
+
+def plain_reading(pk: PublicKey, reading: Plain) -> cmp.EncryptedReading:
+    """A reading encrypted without noise (for the leakage views only)."""
+    return cmp.EncryptedReading(*(unsafe_encrypt_without_noise(pk, v) for v in reading))
 
 
 def make_workload(keys: BenchKeys, count: int) -> Workload:
     """``count`` sample readings and the encrypted bounds they are checked against."""
     plain = sample_readings(count)
     bounds = cmp.EncryptedBounds(
-        encrypt(keys.pk, LOW), encrypt(keys.pk, HIGH), encrypt(keys.pk, THRESHOLD)
+        *(encrypt(keys.pk, v) for v in (LOW, HIGH, THRESHOLD, IRREGULARITY_THRESHOLD))
     )
-    return Workload(plain, bounds, [expected_bit(hr, s) for hr, s in plain])
+    return Workload(plain, bounds, [expected_bit(p) for p in plain])
 
 
-def device_encrypt(keys: BenchKeys, hr: int, score: int, pools: Pools) -> cmp.EncryptedReading:
-    """Device: E(hr), E(s) under the system key."""
-    return cmp.EncryptedReading(
-        encrypt(keys.pk, hr, pools.device.take()), encrypt(keys.pk, score, pools.device.take())
-    )
+def device_encrypt(keys: BenchKeys, reading: Plain, pools: Pools) -> cmp.EncryptedReading:
+    """Device: E(hr), E(s), E(q) under the system key."""
+    return cmp.EncryptedReading(*(encrypt(keys.pk, v, pools.device.take()) for v in reading))
 
 
 def a_prepare(

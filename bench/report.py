@@ -20,7 +20,7 @@ HEADLINE = {
     "per_check_packed_ms": "range check per reading, full pack (ms)",
     "per_check_cold_ms": "range check, one reading, noise computed inline (ms)",
     "per_check_concurrent_pdec_ms": "one reading, both partial decryptions at once (ms)",
-    "peer_per_check_ms": "TNO peer, three comparisons (ms)",
+    "peer_per_check_ms": "TNO peer, four comparisons (ms)",
     "speedup_vs_peer": "speed-up against the peer, one reading",
     "speedup_vs_peer_packed": "speed-up against the peer, full pack",
     "speedup_vs_peer_cold": "speed-up against the peer, noise inline",
@@ -96,7 +96,7 @@ def markdown(results: Sequence[KeySizeResults], command: str) -> str:
         if r.peer is not None:
             peer = r.peer
             if peer.available:
-                lines.append(f"| TNO peer {peer.version}: 3 comparisons | {_ms(peer.per_check)} |")
+                lines.append(f"| TNO peer {peer.version}: 4 comparisons | {_ms(peer.per_check)} |")
                 lines.append(f"| TNO peer: 1 comparison | {_ms(peer.per_comparison)} |")
             else:
                 lines.append(f"| TNO peer | missing: {peer.reason} | |")
@@ -180,7 +180,7 @@ def csv_rows(results: Sequence[KeySizeResults]) -> list[dict[str, Any]]:
         for c in r.checks:
             add(r.key_bits, "check", c.name, c.summary)
         if r.peer and r.peer.per_check and r.peer.per_comparison:
-            add(r.key_bits, "peer", "3 comparisons", r.peer.per_check)
+            add(r.key_bits, "peer", "4 comparisons", r.peer.per_check)
             add(r.key_bits, "peer", "1 comparison", r.peer.per_comparison)
         for t in r.throughput:
             name = f"batch={t.batch} workers={t.workers} prefilled={t.prefilled}"

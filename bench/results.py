@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import steps
 from bench.leakage import LeakageEstimate
 from bench.peer import PeerResult
 from bench.primitives import PrimitiveResult
@@ -101,6 +102,14 @@ class KeySizeResults:
         for mode, estimate in self.leakage.items():
             summary[f"{mode}_leakage_bits"] = round(estimate.mutual_information_bits, 3)
             summary[f"{mode}_guess_error_bits"] = round(estimate.guess_error_bits, 3)
+        rhythm = {s.step: s.summary.median_ms for s in self.steps}
+        if {steps.RHYTHM_STEP, steps.NO_RHYTHM_STEP} <= rhythm.keys():
+            # the fourth comparison's share of A's per-reading work (#14)
+            added = rhythm[steps.RHYTHM_STEP] - rhythm[steps.NO_RHYTHM_STEP]
+            summary["rhythm_check_added_ms"] = round(added, 3)
+            summary["rhythm_check_cost_ratio"] = round(
+                rhythm[steps.RHYTHM_STEP] / rhythm[steps.NO_RHYTHM_STEP], 3
+            )
         if self.bit_guess_accuracy is not None:  # 0.5: B cannot read the bit at a bound
             summary["baseline_bit_guess_accuracy"] = round(self.bit_guess_accuracy, 4)
         zl = {name: round(s.median_ms, 3) for name, s in self.zero_leakage.items()}

@@ -118,15 +118,15 @@ def leakage_section(ctx: Context) -> None:
 
 
 def peer_section(ctx: Context) -> None:
-    """TNO's secure comparison, three comparisons per check, at the same key size."""
+    """TNO's secure comparison, four comparisons per check, at the same key size."""
     from bench.peer import PeerResult, measure_peer
-    from bench.pipeline import HIGH, LOW, THRESHOLD
+    from bench.pipeline import HIGH, IRREGULARITY_THRESHOLD, LOW, THRESHOLD
 
     if not ctx.config.peer:
         ctx.results.peer = PeerResult(False, reason="skipped (--no-peer)")
         return
-    # the same three questions as a range check: lo <= hr, hr <= hi, tau <= s
-    comparisons = [(LOW, 724), (724, HIGH), (THRESHOLD, 1234)]
+    # the same four questions as a range check: lo <= hr, hr <= hi, tau <= s, rho <= q
+    comparisons = [(LOW, 724), (724, HIGH), (THRESHOLD, 1234), (IRREGULARITY_THRESHOLD, 321)]
     ctx.results.peer = measure_peer(ctx.keys.bits, ctx.config.peer_repeats, comparisons)
 
 

@@ -1,6 +1,6 @@
 """Per reading: the time of each protocol step by party, and of one full range check.
 
-"One full range check" is one reading's three comparisons and its output bit: a1-a4, the
+"One full range check" is one reading's four comparisons and its output bit: a1-a4, the
 pack (a3), both partial decryptions, b2, b3 and the physician's decryption. The device's
 encryption is reported on its own.
 """
@@ -18,6 +18,7 @@ from bench.keys import BenchKeys
 from bench.stats import Summary, time_ms
 from protocol import comparison as cmp
 from protocol.keys import combine_partial_decryptions
+from protocol.paillier import encrypt
 from protocol.params import CHECKS_PER_READING
 
 
@@ -94,6 +95,10 @@ def full_check(
     return bits
 
 
+RHYTHM_STEP = "a2 + a4 with the rhythm check (4 checks, 8 entries)"
+NO_RHYTHM_STEP = "a2 + a4 without it (3 checks, 4 entries)"
+
+
 def measure_steps(keys: BenchKeys, repeats: int) -> list[StepResult]:
     """Each step of one reading, with pre-filled pools (device: both ways).
 
@@ -101,11 +106,11 @@ def measure_steps(keys: BenchKeys, repeats: int) -> list[StepResult]:
         Rows in protocol order.
     """
     work = pl.make_workload(keys, 1)
-    hr, score = work.plain[0]
     pools = pl.Pools.empty(keys)
-    pools.fill_for(2 * (repeats + 1))
+    pools.fill_for(4 * (repeats + 1))
     cold = pl.Pools.empty(keys)
-    reading = pl.device_encrypt(keys, hr, score, pools)
+    plain = work.plain[0]
+    reading = pl.device_encrypt(keys, plain, pools)
     differences = cmp.a1_differences(keys.pk, reading, work.bounds)
     blinding = cmp.draw_blinding()
     prepared = pl.a_prepare(keys, reading, work.bounds, pools)
@@ -118,9 +123,20 @@ def measure_steps(keys: BenchKeys, repeats: int) -> list[StepResult]:
     def a2() -> object:
         return cmp.a2_blind(keys.pk, differences, cmp.draw_blinding())
 
+    # What the rhythm check adds to A's per-reading work (#14): a2 and a4 with all four
+    # checks (8 table entries), against the same code on the first three checks with the
+    # 4-entry table they needed before, timed in the same run with the same pools.
+    def with_rhythm() -> object:
+        a2()
+        return cmp.a4_answer_table(keys.pk_physician, blinding.flips, pools.a_physician.take)
+
+    def without_rhythm() -> object:
+        cmp.a2_blind(keys.pk, differences[:3], cmp.draw_blinding(count=3))
+        return [encrypt(keys.pk_physician, row & 1, pools.a_physician.take()) for row in range(4)]
+
     cases: list[tuple[str, str, Callable[[], object]]] = [
-        ("device", "encrypt hr, s (fresh r^N)", lambda: pl.device_encrypt(keys, hr, score, cold)),
-        ("device", "encrypt hr, s (pooled r^N)", lambda: pl.device_encrypt(keys, hr, score, pools)),
+        ("device", "encrypt hr, s, q (fresh r^N)", lambda: pl.device_encrypt(keys, plain, cold)),
+        ("device", "encrypt hr, s, q (pooled r^N)", lambda: pl.device_encrypt(keys, plain, pools)),
         ("A", "a1 differences", lambda: cmp.a1_differences(keys.pk, reading, work.bounds)),
         ("A", "a2 blind", a2),
         (
@@ -140,6 +156,8 @@ def measure_steps(keys: BenchKeys, repeats: int) -> list[StepResult]:
             ),
         ),
         ("physician", "decrypt bit (CRT)", lambda: pl.physician_decrypt(keys, answer)),
+        ("A", RHYTHM_STEP, with_rhythm),
+        ("A", NO_RHYTHM_STEP, without_rhythm),
     ]
     return [StepResult(party, step, time_ms(fn, repeats)) for party, step, fn in cases]
 
@@ -153,7 +171,7 @@ def measure_checks(keys: BenchKeys, repeats: int) -> list[CheckResult]:
     per_pack = cmp.readings_per_pack(keys.pk)
     work = pl.make_workload(keys, per_pack)
     device_pools = pl.Pools.empty(keys)
-    readings = [pl.device_encrypt(keys, hr, s, device_pools) for hr, s in work.plain]
+    readings = [pl.device_encrypt(keys, p, device_pools) for p in work.plain]
     concurrent = ConcurrentPartialDecryptions()
     try:
         configs: list[tuple[str, str, int, bool, pl.PartialDecryptions]] = [

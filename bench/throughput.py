@@ -102,7 +102,7 @@ def measure_throughput(
     per_pack = cmp.readings_per_pack(keys.pk)
     work = pl.make_workload(keys, max(batch_sizes))
     device_pools = pl.Pools.empty(keys)
-    readings = [pl.device_encrypt(keys, hr, s, device_pools) for hr, s in work.plain]
+    readings = [pl.device_encrypt(keys, p, device_pools) for p in work.plain]
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workers)
     results: list[ThroughputResult] = []

@@ -41,7 +41,7 @@ def _compare_bodies(keys: BenchKeys, readings: int) -> tuple[int, int]:
     """The baseline mode's request for one pack of ``readings`` and B's answer."""
     work = pl.make_workload(keys, readings)
     pools = pl.Pools.empty(keys)
-    encrypted = [pl.device_encrypt(keys, hr, s, pools) for hr, s in work.plain]
+    encrypted = [pl.device_encrypt(keys, p, pools) for p in work.plain]
     prepared = BaselineA(keys.share_a, pools.a_noise).prepare(
         jobs_for(encrypted, work.bounds, keys.pk_physician)
     )
@@ -62,6 +62,7 @@ def measure_wire(keys: BenchKeys) -> list[WireRow]:
         taken_at=now,
         heart_rate=encode_ciphertext(pk, encrypt(pk, 724)),
         score=encode_ciphertext(pk, encrypt(pk, 1234)),
+        irregularity=encode_ciphertext(pk, encrypt(pk, 321)),
     )
     accepted = msg.ReadingAccepted(reading_id=reading_id)
     result = msg.ResultOut(

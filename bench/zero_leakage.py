@@ -31,7 +31,6 @@ from protocol.paillier import (
     decrypt,
     encrypt,
     fresh_noise,
-    unsafe_encrypt_without_noise,
 )
 from protocol.params import ANSWER_TABLE_SIZE, CHECKS_PER_READING
 
@@ -121,21 +120,16 @@ def record_zero_leakage_view(keys: BenchKeys, checks: int) -> tuple[list[int], l
     """
     params = zl.DEFAULT_ZL_PARAMS
     per_pack = zl.readings_per_pack(keys.pk, params)
-    bounds = cmp.EncryptedBounds(
-        *(unsafe_encrypt_without_noise(keys.pk, v) for v in (pl.LOW, pl.HIGH, pl.THRESHOLD))
-    )
+    bounds = pl.plain_bounds(keys.pk)
     plain = pl.sample_readings(-(-checks // CHECKS_PER_READING))
     views: list[int] = []
     secrets_: list[int] = []
     for start in range(0, len(plain), per_pack):
         differences: list[int] = []
-        for hr, score in plain[start : start + per_pack]:
-            reading = cmp.EncryptedReading(
-                unsafe_encrypt_without_noise(keys.pk, hr),
-                unsafe_encrypt_without_noise(keys.pk, score),
-            )
+        for values in plain[start : start + per_pack]:
+            reading = pl.plain_reading(keys.pk, values)
             differences.extend(cmp.a1_differences(keys.pk, reading, bounds))
-            secrets_.extend(modes.distances(hr, score))
+            secrets_.extend(modes.distances(values))
         masks = zl.draw_masks(len(differences), params)
         pack = zl.a2_mask_and_pack(keys.pk, differences, masks, 1, params)
         opened = zl.b1_open_pack(
@@ -175,9 +169,7 @@ def measure_zero_leakage(
     """
     dgk_sk = dgk_key_for(keys.bits)
     workload = pl.make_workload(keys, readings)
-    encrypted = [
-        cmp.EncryptedReading(encrypt(keys.pk, hr), encrypt(keys.pk, s)) for hr, s in workload.plain
-    ]
+    encrypted = [cmp.EncryptedReading(*(encrypt(keys.pk, v) for v in p)) for p in workload.plain]
     system = (keys.pk, keys.share_a, keys.share_b)
     samples: list[float] = []
     for attempt in range(repeats + 1):

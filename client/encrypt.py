@@ -14,55 +14,75 @@ from typing import Any
 from client.errors import InputError
 from client.system_key import SystemPublicKey
 from protocol.ciphertext import encode_ciphertext
-from protocol.encoding import BoundError, encode_heart_rate, encode_score
+from protocol.encoding import BoundError, encode_heart_rate, encode_irregularity, encode_score
 from protocol.paillier import encrypt
 
 
 @dataclass(frozen=True)
 class EncodedReading:
-    """A reading in its integer encoding: tenths of a bpm, round(p * 10^4)."""
+    """A reading in its integer encoding: tenths of a bpm, round(p * 10^4), round(q * 10^4).
+
+    ``irregularity`` is 0 when the rhythm was not judged (too few clean beats): such a
+    reading can never be flagged for its rhythm, only for its rate and score.
+    """
 
     heart_rate: int
     score: int
+    irregularity: int = 0
 
 
 @dataclass(frozen=True)
 class EncodedRange:
-    """A patient's healthy range and CNN threshold in the same units as readings."""
+    """A patient's healthy range, CNN threshold and irregularity threshold, in the units
+    of readings."""
 
     low: int
     high: int
     threshold: int
+    irregularity_threshold: int
 
 
-def encode_reading(heart_rate_bpm: float, score: float) -> EncodedReading:
-    """Encode and bound-check one reading.
+def encode_reading(
+    heart_rate_bpm: float, score: float, irregularity: float | None = None
+) -> EncodedReading:
+    """Encode and bound-check one reading; ``irregularity`` None: the rhythm was not judged.
 
     Raises:
         InputError: a value is not finite or outside its bound (named).
     """
     try:
-        return EncodedReading(encode_heart_rate(heart_rate_bpm), encode_score(score))
+        return EncodedReading(
+            encode_heart_rate(heart_rate_bpm),
+            encode_score(score),
+            0 if irregularity is None else encode_irregularity(irregularity),
+        )
     except BoundError as exc:
         raise InputError(f"refused before encryption: {exc}") from None
 
 
-def encode_range(low_bpm: float, high_bpm: float, threshold: float) -> EncodedRange:
-    """Encode and bound-check a healthy range [low, high] bpm and a probability threshold.
+def encode_range(
+    low_bpm: float, high_bpm: float, threshold: float, irregularity_threshold: float
+) -> EncodedRange:
+    """Encode and bound-check a healthy range [low, high] bpm, a probability threshold and
+    an irregularity threshold.
 
     Raises:
-        InputError: a value outside its bound, or low above high.
+        InputError: a value outside its bound, low above high, or an irregularity
+            threshold of 0 (every reading not judged would then count as irregular).
     """
     try:
         encoded = EncodedRange(
             encode_heart_rate(low_bpm, "low"),
             encode_heart_rate(high_bpm, "high"),
             encode_score(threshold, "threshold"),
+            encode_irregularity(irregularity_threshold, "irregularity threshold"),
         )
     except BoundError as exc:
         raise InputError(f"refused before encryption: {exc}") from None
     if encoded.low > encoded.high:
         raise InputError(f"refused: low={low_bpm} bpm is above high={high_bpm} bpm")
+    if encoded.irregularity_threshold == 0:
+        raise InputError("refused: the irregularity threshold must be above 0")
     return encoded
 
 
@@ -78,7 +98,8 @@ def encrypt_reading(
     reading_id: uuid.UUID | None = None,
     taken_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The body of ``POST /v1/readings``: E(hr), E(s) under the system key, fresh randomness.
+    """The body of ``POST /v1/readings``: E(hr), E(s), E(q) under the system key, fresh
+    randomness.
 
     Args:
         system: the pinned system public key.
@@ -92,16 +113,18 @@ def encrypt_reading(
         "taken_at": (taken_at or datetime.now(UTC)).isoformat(),
         "heart_rate": _ciphertext(system, reading.heart_rate),
         "score": _ciphertext(system, reading.score),
+        "irregularity": _ciphertext(system, reading.irregularity),
     }
 
 
 def encrypt_range(system: SystemPublicKey, bounds: EncodedRange) -> dict[str, Any]:
-    """The body of ``PUT /v1/patients/{id}/range``: E(lo), E(hi), E(tau)."""
+    """The body of ``PUT /v1/patients/{id}/range``: E(lo), E(hi), E(tau), E(rho)."""
     return {
         "key_id": system.key_id,
         "low": _ciphertext(system, bounds.low),
         "high": _ciphertext(system, bounds.high),
         "threshold": _ciphertext(system, bounds.threshold),
+        "irregularity_threshold": _ciphertext(system, bounds.irregularity_threshold),
     }
 
 
@@ -109,10 +132,11 @@ def expected_result(reading: EncodedReading, bounds: EncodedRange) -> bool:
     """The bit the protocol must compute, in the clear: True when abnormal.
 
     For tests and the demo's contrast view only (no party holds both inputs):
-    ``hr < lo`` or ``hr > hi`` or ``s >= tau`` (DESIGN.md: d1, d2, d3 >= 0).
+    ``hr < lo`` or ``hr > hi`` or ``s >= tau`` or ``q >= rho`` (d1 ... d4 >= 0).
     """
     return (
         reading.heart_rate < bounds.low
         or reading.heart_rate > bounds.high
         or reading.score >= bounds.threshold
+        or reading.irregularity >= bounds.irregularity_threshold
     )

@@ -1,16 +1,22 @@
-"""Device-side analysis: a recording (or one window of it) -> heart rate estimate and CNN score.
+"""Device-side analysis: a recording (or one window of it) -> heart rate, CNN score, rhythm.
 
 Glue only: audio loading (:mod:`signals.audio`), heart rate from heart sounds
-(:mod:`signals.heart_rate`) and the ONNX model (:mod:`signals.scoring`). Nothing here
-leaves the device; the device encrypts the two numbers afterwards.
+(:mod:`signals.heart_rate`), the ONNX model (:mod:`signals.scoring`), beat intervals and
+the irregularity index (:mod:`signals.rhythm`, :mod:`signals.cardiac_input` for ECG and
+PPG). Nothing here leaves the device; the device encrypts the three numbers afterwards.
+
+An ECG or PPG recording has no heart sounds, so it gets no abnormality score: it is
+judged on its rate and rhythm only, and the device sends the score as 0 ("no score",
+never at or above a threshold, which the physician's tools keep above 0).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -18,9 +24,11 @@ import numpy.typing as npt
 from client.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
+    from signals.cardiac_input import CardiacRecording, SignalKind
     from signals.scoring import AbnormalityScorer
 
 Signal = npt.NDArray[np.float32]
+ArrayT = TypeVar("ArrayT", bound=np.generic)
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,12 @@ class Analysis:
         bpm: estimated heart rate, None when unusable.
         usable: whether a reading should be sent.
         reason: why not, or the estimator's note.
-        score: CNN probability of "abnormal" in [0, 1], None when it could not be computed.
+        score: CNN probability of "abnormal" in [0, 1], None when it could not be computed
+            (or, for ECG and PPG, does not apply).
+        irregularity: rhythm irregularity index in [0, 1], None when the rhythm could not
+            be judged (too few clean beats); such a reading is sent as 0, "not judged".
+        rhythm_note: why the rhythm was not judged, or "".
+        kind: what the recording holds: "heart_sound", "ecg" or "ppg".
     """
 
     source: str
@@ -44,6 +57,15 @@ class Analysis:
     usable: bool
     reason: str
     score: float | None
+    irregularity: float | None = None
+    rhythm_note: str = ""
+    kind: str = "heart_sound"
+
+    @property
+    def sendable(self) -> bool:
+        """Whether a reading goes out: usable, with a rate, and a score where one applies."""
+        has_score = self.score is not None or self.kind != "heart_sound"
+        return self.usable and self.bpm is not None and has_score
 
 
 @functools.cache
@@ -77,10 +99,36 @@ def load(path: str | os.PathLike[str]) -> tuple[Signal, int]:
         raise InputError(f"bad recording: {exc}") from None
 
 
+SEND_HEART_SOUND_RHYTHM = False
+"""Heart sounds' S1-S1 index is computed and shown, but sent as "not judged": on the
+PhysioNet 2016 recordings, mostly sinus rhythm, 17 % read irregular at the default
+threshold because of missed or extra S1 (docs/rhythm.md), an alarm rate no physician
+could use. ECG and PPG beats are sent."""
+
+
+def _heart_sound_rhythm(signal: Signal, rate: int) -> tuple[float | None, str]:
+    """What the device sends for the rhythm of heart sounds (None: not judged), and why."""
+    from signals.heart_sound_rhythm import rhythm_of_heart_sounds
+
+    try:
+        rhythm = rhythm_of_heart_sounds(signal, rate)
+    except ValueError as exc:
+        return None, str(exc)
+    if rhythm.index is None:
+        return None, rhythm.reason
+    if not SEND_HEART_SOUND_RHYTHM:
+        return None, (
+            f"heart sounds: S1-S1 index {rhythm.index:.3f}, shown only; heart sounds are "
+            "too unreliable for a rhythm alarm, record ECG or PPG for that"
+        )
+    return rhythm.index, ""
+
+
 def analyse_signal(
     signal: Signal, rate: int, source: str, start_s: float = 0.0, *, window: bool = False
 ) -> Analysis:
-    """Heart rate and score of one in-memory signal; never raises for a bad signal.
+    """Heart rate, score and rhythm of one in-memory heart-sound signal; never raises for
+    a bad signal.
 
     Args:
         signal: mono samples at ``rate``.
@@ -102,32 +150,91 @@ def analyse_signal(
         score_note = ""
     except (AudioError, ValueError) as exc:
         score, score_note = None, f"no score: {exc}"
+    irregularity, rhythm_note = _heart_sound_rhythm(signal, rate)
     try:
         if window:
             estimate = estimate_window(signal, rate, start_s=start_s)
         else:
             estimate = estimate_heart_rate(signal, rate)
     except (AudioError, ValueError) as exc:
-        return Analysis(source, start_s, duration, None, False, str(exc), score)
+        return Analysis(
+            source, start_s, duration, None, False, str(exc), score, irregularity, rhythm_note
+        )
     if score is None:
-        return Analysis(source, start_s, duration, estimate.bpm, False, score_note, None)
+        return Analysis(
+            source, start_s, duration, estimate.bpm, False, score_note, None, irregularity,
+            rhythm_note,
+        )  # fmt: skip
     usable = bool(estimate.usable) and estimate.bpm is not None
     return Analysis(
-        source, start_s, duration, estimate.bpm, usable, str(estimate.reason or ""), score
-    )
+        source, start_s, duration, estimate.bpm, usable, str(estimate.reason or ""), score,
+        irregularity, rhythm_note,
+    )  # fmt: skip
 
 
-def analyse_file(path: str | os.PathLike[str]) -> Analysis:
+def analyse_beats(recording: CardiacRecording, source: str, start_s: float = 0.0) -> Analysis:
+    """Rate and rhythm of an ECG or PPG signal from its beats; never raises for a bad one."""
+    from signals.cardiac_input import analyse_rhythm
+
+    duration = len(recording.signal) / recording.rate
+    try:
+        rhythm = analyse_rhythm(recording)
+    except ValueError as exc:
+        return Analysis(source, start_s, duration, None, False, str(exc), None, kind=recording.kind)
+    # an unjudged rhythm here means the beats themselves failed the quality gate, so the
+    # rate from them is no better: nothing is sent
+    usable = rhythm.index is not None and rhythm.bpm is not None
+    return Analysis(
+        source, start_s, duration, rhythm.bpm, usable, rhythm.reason, None, rhythm.index,
+        rhythm.reason, kind=recording.kind,
+    )  # fmt: skip
+
+
+def load_recording(
+    path: str | os.PathLike[str], kind: str | None = None, rate: float | None = None
+) -> CardiacRecording:
+    """Any recording the device reads: heart sounds (.wav, .flac), ECG or PPG (WFDB, EDF,
+    CSV with ``rate``), its kind detected from the file or given.
+
+    Raises:
+        InputError: unreadable, unknown kind, or unusable (named).
+    """
+    from signals.cardiac_input import CardiacRecording, SignalFileError, detect_kind, load_cardiac
+
+    try:
+        found = kind or detect_kind(Path(path))
+        if found == "heart_sound":
+            signal, working_rate = load(path)
+            as_float = signal.astype(np.float64)
+            return CardiacRecording("heart_sound", as_float, working_rate, os.fspath(path))
+        if found not in (None, "ecg", "ppg"):
+            raise InputError(f"--signal {found!r}: not one of heart_sound, ecg, ppg")
+        return load_cardiac(Path(path), cast("SignalKind | None", found), rate)
+    except SignalFileError as exc:
+        raise InputError(f"bad recording: {exc}") from None
+
+
+def _analyse(recording: CardiacRecording, source: str, start_s: float, window: bool) -> Analysis:
+    if recording.kind == "heart_sound":
+        signal = recording.signal.astype(np.float32)
+        return analyse_signal(signal, int(recording.rate), source, start_s, window=window)
+    return analyse_beats(recording, source, start_s)
+
+
+def analyse_file(
+    path: str | os.PathLike[str], kind: str | None = None, rate: float | None = None
+) -> Analysis:
     """The whole recording as one reading.
 
     Raises:
-        InputError: the file cannot be used at all (see :func:`load`).
+        InputError: the file cannot be used at all (see :func:`load_recording`).
     """
-    signal, rate = load(path)
-    return analyse_signal(signal, rate, os.fspath(path))
+    return _analyse(load_recording(path, kind, rate), os.fspath(path), 0.0, window=False)
 
 
-def windows(signal: Signal, rate: int, window_s: float, hop_s: float) -> list[tuple[float, Signal]]:
+def windows(
+    signal: npt.NDArray[ArrayT], rate: float, window_s: float, hop_s: float
+) -> list[tuple[float, npt.NDArray[ArrayT]]]:
     """Full windows of ``window_s`` every ``hop_s`` seconds, as a wearable would cut them.
 
     A recording shorter than one window is one window; a trailing part shorter than a
@@ -145,16 +252,20 @@ def windows(signal: Signal, rate: int, window_s: float, hop_s: float) -> list[tu
 
 
 def analyse_windows(
-    path: str | os.PathLike[str], window_s: float = 10.0, hop_s: float | None = None
+    path: str | os.PathLike[str],
+    window_s: float = 10.0,
+    hop_s: float | None = None,
+    kind: str | None = None,
+    rate: float | None = None,
 ) -> list[Analysis]:
     """One analysis per window of the recording.
 
     Raises:
         InputError: the file cannot be used at all.
     """
-    signal, rate = load(path)
+    recording = load_recording(path, kind, rate)
     source = os.fspath(path)
     return [
-        analyse_signal(part, rate, f"{source}@{start:.0f}s", start, window=True)
-        for start, part in windows(signal, rate, window_s, hop_s or window_s)
+        _analyse(replace(recording, signal=part), f"{source}@{start:.0f}s", start, window=True)
+        for start, part in windows(recording.signal, recording.rate, window_s, hop_s or window_s)
     ]

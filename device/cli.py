@@ -1,7 +1,8 @@
 """``hrmon device submit|stream|flush|analyse``: the patient device.
 
-The device analyses a recording locally (heart rate from heart sounds, CNN score),
-bound-checks and encrypts the two numbers under the pinned system key, and sends only the
+The device analyses a recording locally (heart rate and rhythm irregularity from heart
+sounds, ECG or PPG; the CNN score from heart sounds), bound-checks and encrypts the three
+numbers under the pinned system key, and sends only the
 ciphertexts to server A. It never learns the healthy range, the threshold or the result.
 ``submit`` and ``stream`` put every encrypted reading in the device's outbox
 (:mod:`device.outbox`) first and then send the outbox in order, so a reading made while
@@ -164,9 +165,11 @@ def reading_from(result: Analysis, heart_rate: float | None, score: float | None
                 "both values, so nothing was sent (record at least 4 s for a heart rate)"
             )
         raise InputError(f"{result.source}: recording unusable ({result.reason}); nothing sent")
+    if probability is None and result.kind != "heart_sound":
+        probability = 0.0  # ECG and PPG have no heart-sound score (device.analysis)
     if bpm is None or probability is None:
         raise InputError(f"{result.source}: no heart rate or score ({result.reason}); nothing sent")
-    return encode_reading(bpm, probability)
+    return encode_reading(bpm, probability, result.irregularity)
 
 
 def _manual(source: str, heart_rate: float, score: float) -> Analysis:
@@ -176,8 +179,28 @@ def _manual(source: str, heart_rate: float, score: float) -> Analysis:
 def _describe(result: Analysis) -> str:
     bpm = "   -  " if result.bpm is None else f"{result.bpm:6.1f}"
     score = "  -   " if result.score is None else f"{result.score:.4f}"
+    rhythm = (
+        f"not judged ({result.rhythm_note})"
+        if result.irregularity is None
+        else f"{result.irregularity:.4f}"
+    )
     state = "usable" if result.usable else f"UNUSABLE: {result.reason}"
-    return f"{result.source}: heart rate {bpm} bpm, score {score}, {state}"
+    return f"{result.source}: heart rate {bpm} bpm, score {score}, irregularity {rhythm}, {state}"
+
+
+def _input_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file",
+        type=Path,
+        help="heart sounds (.wav, .flac), or ECG/PPG as a WFDB record (.hea), EDF or CSV",
+    )
+    parser.add_argument(
+        "--signal",
+        choices=("heart_sound", "ecg", "ppg"),
+        default=None,
+        help="what the file holds (default: detected from the file; a CSV must say)",
+    )
+    parser.add_argument("--rate", type=float, default=None, help="sample rate of a CSV, Hz")
 
 
 def _config_argument(parser: argparse.ArgumentParser) -> None:
@@ -209,7 +232,7 @@ def submit_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="hrmon device submit", description="Analyse a recording and submit ciphertexts."
     )
-    parser.add_argument("file", type=Path, help=".wav heart-sound recording")
+    _input_arguments(parser)
     _config_argument(parser)
     parser.add_argument("--heart-rate", type=float, help="override the estimate, bpm")
     parser.add_argument("--score", type=float, help="override the CNN score, probability")
@@ -220,7 +243,7 @@ def submit_main(argv: list[str]) -> int:
     if args.heart_rate is not None and args.score is not None:
         result = _manual(str(args.file), args.heart_rate, args.score)
     else:
-        result = analysis.analyse_file(args.file)
+        result = analysis.analyse_file(args.file, args.signal, args.rate)
     reading = reading_from(result, args.heart_rate, args.score)  # refused before encryption
     body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
     outbox = _outbox(args)
@@ -268,7 +291,7 @@ def stream_main(argv: list[str]) -> int:
         description="Analyse a long recording window by window, as a wearable would, "
         "and submit one reading per usable window.",
     )
-    parser.add_argument("file", type=Path)
+    _input_arguments(parser)
     _config_argument(parser)
     parser.add_argument("--window", type=float, default=10.0, help="window length, seconds")
     parser.add_argument("--hop", type=float, default=None, help="window step (default: window)")
@@ -277,7 +300,7 @@ def stream_main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     config = _load_config(args)
-    results = analysis.analyse_windows(args.file, args.window, args.hop)
+    results = analysis.analyse_windows(args.file, args.window, args.hop, args.signal, args.rate)
     # A recording is streamed after it was made: by default it ended now, so no window is
     # stamped in the future (A refuses those, and one would stand as the latest result).
     length_s = max((r.start_s + r.duration_s for r in results), default=0.0)
@@ -296,8 +319,8 @@ def stream_main(argv: list[str]) -> int:
     try:
         for result in results:
             record: dict[str, Any] = {"analysis": asdict(result), "submitted": None}
-            if result.usable and result.bpm is not None and result.score is not None:
-                reading = encode_reading(result.bpm, result.score)
+            if result.sendable:
+                reading = reading_from(result, None, None)
                 taken_at = start + timedelta(seconds=result.start_s)
                 body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
                 outbox.add(body)  # kept first: a window made while A is away is not lost
@@ -336,14 +359,14 @@ def analyse_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="hrmon device analyse", description="Analyse a recording locally; send nothing."
     )
-    parser.add_argument("file", type=Path)
+    _input_arguments(parser)
     parser.add_argument("--window", type=float, default=None, help="analyse per window, seconds")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     if args.window:
-        results = analysis.analyse_windows(args.file, args.window)
+        results = analysis.analyse_windows(args.file, args.window, None, args.signal, args.rate)
     else:
-        results = [analysis.analyse_file(args.file)]
+        results = [analysis.analyse_file(args.file, args.signal, args.rate)]
     for result in results:
         _emit(asdict(result), args.json, _describe(result))
     return 0 if any(r.usable for r in results) else InputError.exit_code

@@ -159,11 +159,11 @@ def _stream_window(
 ) -> WindowRow:
     result = analysis.analyse_signal(window, rate, f"{job.source} window {index}", offset)
     row = WindowRow(index, offset, offset + result.duration_s, result.bpm, result.score, False, "")
-    if not result.usable or result.bpm is None or result.score is None:
+    if not result.sendable or result.bpm is None or result.score is None:
         row.note = f"not sent: {result.reason or 'no heart rate found'}"
         return row
     try:
-        reading = encode_reading(result.bpm, result.score)
+        reading = encode_reading(result.bpm, result.score, result.irregularity)
     except InputError as exc:
         row.note = f"not sent: {exc}"
         return row

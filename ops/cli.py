@@ -48,6 +48,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("physician", "dashboard"), "physician.dashboard.app:main", "local physician dashboard"),
     (("eval", "heart-rate"), "evaluation.heart_rate:main", "heart-rate accuracy vs ECG"),
     (("eval", "model"), "model.evaluate:main", "CNN sensitivity/specificity"),
+    (("eval", "rhythm"), "evaluation.rhythm:main", "rhythm irregularity vs annotations"),
     (
         ("eval", "segmentation"),
         "evaluation.segmentation:main",

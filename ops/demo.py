@@ -3,7 +3,8 @@
 Plays every party in turn, each through its own code path: the operator runs setup, both
 servers start as separate processes, the physician makes a key pair, enrols and adds
 patients with healthy ranges, each patient's device analyses shipped PhysioNet
-recordings and submits ciphertexts, and the physician decrypts the results. Then it shows
+recordings (heart sounds; for one patient, single-lead ECG with atrial fibrillation) and
+submits ciphertexts, and the physician decrypts the results. Then it shows
 what each party ended up knowing. It exits 0 only when every step completed and every
 decrypted bit equals the clear-text check the demo can make because it plays all parties.
 
@@ -32,16 +33,18 @@ from rich.panel import Panel
 from rich.table import Table
 
 from client.device_config import DeviceConfig
-from client.encrypt import EncodedRange, encode_range, encode_reading, expected_result
+from client.encrypt import EncodedRange, encode_range, expected_result
 from client.errors import HrmonError
 from client.system_key import SystemPublicKey
 from device import SAMPLES_DIR, analysis
-from device.cli import connect, submit
+from device.cli import connect, reading_from, submit
 from ops import setup as setup_keys
 from physician import cli as physician_cli
 from protocol.params import DEFAULT_KEY_BITS
 from service_common.key_dir import ENROLMENT_TOKEN
+from signals.rhythm import DEFAULT_IRREGULARITY_THRESHOLD
 
+ECG_SAMPLES_DIR = SAMPLES_DIR / "ecg"
 TEST_KEY_BITS = 1024
 RESULT_TIMEOUT_S = 120.0
 USERNAME = "dr.demo"
@@ -93,6 +96,7 @@ class PatientRecord:
     low: float
     high: float
     threshold: float
+    irregularity_threshold: float
     note: str
     readings: list[ReadingRecord] = field(default_factory=list)
     tally_count: int = 0
@@ -130,16 +134,38 @@ def load_samples(directory: Path = SAMPLES_DIR) -> list[Sample]:
     return samples
 
 
+def load_ecg_samples(directory: Path = ECG_SAMPLES_DIR) -> list[Sample]:
+    """The shipped single-lead ECG records (PhysioNet/CinC 2017) in ``REFERENCE.csv``:
+    label ``A`` is atrial fibrillation, ``N`` normal sinus rhythm."""
+    index = directory / "REFERENCE.csv"
+    try:
+        rows = [line.split(",") for line in index.read_text(encoding="utf-8").split()]
+    except OSError as exc:
+        raise DemoFailed(f"shipped ECG samples missing at {index}: {exc}") from None
+    names = {"A": "atrial fibrillation", "N": "normal rhythm"}
+    return [
+        Sample(
+            str((directory / f"{name}.hea").relative_to(SAMPLES_DIR)),
+            f"cinc2017/{name}",
+            names.get(label, label),
+            None,
+        )
+        for name, label in rows
+    ]
+
+
 def _label(value: Any) -> str:
     text = str(value).strip().lower()
     return "abnormal" if text in ("abnormal", "1", "true") else "normal"
 
 
-def plan_patients(samples: list[Sample]) -> list[PatientPlan]:
-    """Three patients: normal recordings, abnormal recordings, and a narrow heart-rate range.
+def plan_patients(samples: list[Sample], ecg: list[Sample]) -> list[PatientPlan]:
+    """Four patients: normal recordings, abnormal recordings, a narrow heart-rate range,
+    and an ECG wearable whose recordings include atrial fibrillation.
 
     The third patient's range (60-70 bpm) is narrower than most resting rates, so some of
-    their readings are abnormal by heart rate alone, whatever the CNN says.
+    their readings are abnormal by heart rate alone, whatever the CNN says. The fourth
+    patient's rates are in range: only the rhythm check can flag their AF recordings.
     """
     normal = tuple(s for s in samples if s.label == "normal")
     abnormal = tuple(s for s in samples if s.label == "abnormal")
@@ -147,6 +173,7 @@ def plan_patients(samples: list[Sample]) -> list[PatientPlan]:
         PatientPlan("patient-1", 50, 110, normal or tuple(samples), "normal recordings"),
         PatientPlan("patient-2", 50, 110, abnormal or tuple(samples), "abnormal recordings"),
         PatientPlan("patient-3", 60, 70, tuple(samples), "narrow heart-rate range 60-70 bpm"),
+        PatientPlan("patient-4", 40, 150, tuple(ecg), "ECG wearable; irregular rhythm (AF)"),
     ]
     return [p for p in plans if p.samples]
 
@@ -196,7 +223,7 @@ class Demo:
             self.server_url = _start_servers(stack, self.key_dir, self.workdir, self.insecure)
             self.step(f"server A ready at {self.server_url}")
             self.enrol_physician()
-            plans = plan_patients(load_samples())
+            plans = plan_patients(load_samples(), load_ecg_samples())
             threshold = analysis.model_threshold()
             for plan in plans:
                 self.add_patient(plan, threshold)
@@ -217,7 +244,8 @@ class Demo:
         )
 
     def add_patient(self, plan: PatientPlan, threshold: float) -> None:
-        bounds = encode_range(plan.low, plan.high, threshold)
+        rho = DEFAULT_IRREGULARITY_THRESHOLD
+        bounds = encode_range(plan.low, plan.high, threshold, rho)
         config_path = self.workdir / "devices" / f"{plan.label}.json"
         config = physician_cli.add_patient(
             self.physician_home, self.password, plan.label, config_path
@@ -225,10 +253,13 @@ class Demo:
         physician_cli.set_range(self.physician_home, self.password, config.patient_id, bounds)
         self.step(
             f"physician: {plan.label} ({plan.note}): range {plan.low:g}-{plan.high:g} bpm, "
-            f"CNN threshold {threshold:.4f}, encrypted before it left"
+            f"CNN threshold {threshold:.4f}, irregularity threshold {rho:g}, encrypted "
+            "before it left"
         )
         self.patients.append(
-            PatientRecord(plan.label, config.patient_id, plan.low, plan.high, threshold, plan.note)
+            PatientRecord(
+                plan.label, config.patient_id, plan.low, plan.high, threshold, rho, plan.note
+            )
         )
 
     def run_device(self, plan: PatientPlan, patient: PatientRecord) -> None:
@@ -245,18 +276,20 @@ class Demo:
                     sample.record,
                     sample.label,
                     asdict(result),
-                    result.usable,
+                    result.sendable,
                     sample.hr_ecg_bpm,
                 )
-                if result.usable and result.bpm is not None and result.score is not None:
-                    reading = encode_reading(result.bpm, result.score)
+                if result.sendable:
+                    reading = reading_from(result, None, None)
                     sent = submit(api, config, reading, start + timedelta(minutes=i))
                     record.reading_id, record.status = sent.reading_id, sent.status
                     record.expected_abnormal = expected_result(reading, self.bounds(patient))
                 patient.readings.append(record)
 
     def bounds(self, patient: PatientRecord) -> EncodedRange:
-        return encode_range(patient.low, patient.high, patient.threshold)
+        return encode_range(
+            patient.low, patient.high, patient.threshold, patient.irregularity_threshold
+        )
 
     def read_results(self, patient: PatientRecord) -> None:
         sent = [r for r in patient.readings if r.sent]
@@ -301,7 +334,8 @@ class Demo:
                 first = i == 0
                 table.add_row(
                     patient.label if first else "",
-                    f"{patient.low:g}-{patient.high:g} bpm, tau {patient.threshold:.3f}"
+                    f"{patient.low:g}-{patient.high:g} bpm, tau {patient.threshold:.3f}, "
+                    f"rho {patient.irregularity_threshold:g}"
                     if first
                     else "",
                     record.file,
@@ -331,6 +365,7 @@ class Demo:
             "heart rate",
             "ECG (truth)",
             "score",
+            "irregularity",
             "sent",
         ):
             table.add_column(column)
@@ -339,14 +374,17 @@ class Demo:
                 device = record.device
                 bpm = "-" if device["bpm"] is None else f"{device['bpm']:.1f} bpm"
                 score = "-" if device["score"] is None else f"{device['score']:.4f}"
+                rhythm = "-" if device["irregularity"] is None else f"{device['irregularity']:.3f}"
                 sent = "yes" if record.sent else f"no: {device['reason']}"
                 ecg = "-" if record.hr_ecg_bpm is None else f"{record.hr_ecg_bpm:.1f} bpm"
                 table.add_row(
-                    patient.label, record.file, record.physionet_label, bpm, ecg, score, sent
-                )
+                    patient.label, record.file, record.physionet_label, bpm, ecg, score,
+                    rhythm, sent,
+                )  # fmt: skip
         return Panel(
             table,
-            title="each device: its own heart rate and CNN score (never the range or result)",
+            title="each device: its own heart rate, CNN score and rhythm irregularity "
+            "(never the range or result)",
         )
 
     def server_a_view(self) -> Panel:

@@ -32,6 +32,7 @@ from physician.keys import PhysicianKeyPair
 from physician.profile import PhysicianProfile
 from protocol.messages import ResultOut
 from protocol.params import DEFAULT_KEY_BITS, MIN_KEY_BITS
+from signals.rhythm import DEFAULT_IRREGULARITY_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -392,12 +393,21 @@ def set_range_main(argv: list[str]) -> int:
         help="CNN probability at or above which a reading is abnormal "
         "(default: the shipped model's decision threshold)",
     )
+    parser.add_argument(
+        "--irregularity",
+        type=float,
+        default=DEFAULT_IRREGULARITY_THRESHOLD,
+        help="rhythm irregularity index (0-1) at or above which a reading is abnormal "
+        "(default: %(default)s, docs/rhythm.md)",
+    )
     args = parser.parse_args(argv)
-    bounds = encode_range(args.low, args.high, args.threshold)  # refuse before any network
+    # refused before any network
+    bounds = encode_range(args.low, args.high, args.threshold, args.irregularity)
     patient_id = set_range(_home(args), physician_profile.password(), args.patient, bounds)
     print(
         f"range set for {patient_id}: {args.low:g}-{args.high:g} bpm, "
-        f"threshold {args.threshold:.4f} (encrypted; A cannot read it)"
+        f"threshold {args.threshold:.4f}, irregularity {args.irregularity:.4f} "
+        "(encrypted; A cannot read it)"
     )
     return 0
 

@@ -1,11 +1,13 @@
 """The blinded sign comparison, one pure function per step of DESIGN.md ("The comparison").
 
 Server A (holds ``SK1``, never sees a plaintext):
-  a1  differences   E(d1) = E(lo - hr - 1), E(d2) = E(hr - hi - 1), E(d3) = E(s - tau)
+  a1  differences   E(d1) = E(lo - hr - 1), E(d2) = E(hr - hi - 1), E(d3) = E(s - tau),
+                    E(d4) = E(q - rho)
   a2  blind         E(t'_i), t = (-1)^c (r1 (2d + 1) + r2), t' = t + 2^(k-1)
   a3  pack          E(sum_j t'_j 2^(k j)), re-randomised; A then sends it with PDec_1
-  a4  answer table  4 fresh Enc_pkD(((x xor c1 xor c2) or (y xor c3))), indexed by
-                    (x, y) = (u1 xor u2, u3); needs lo <= hi (the physician's tools check)
+  a4  answer table  8 fresh Enc_pkD((x xor c1 xor c2) or (y xor c3) or (z xor c4)),
+                    indexed by (x, y, z) = (u1 xor u2, u3, u4); needs lo <= hi (the
+                    physician's tools check)
 Server B (holds ``SK2``, sees only blinded values):
   b1  open pack     m = combine(PDec_1, PDec_2)
   b2  read signs    split k-bit slots, reject any slot outside the honest band, u = [t' >= 2^(k-1)]
@@ -39,19 +41,23 @@ class SlotOutOfBand(ValueError):
 
 @dataclass(frozen=True)
 class EncryptedReading:
-    """A device's reading: E(hr), E(s) under the system key."""
+    """A device's reading: E(hr), E(s), E(q) under the system key (q: rhythm irregularity,
+    0 when the device could not judge the rhythm)."""
 
     heart_rate: int
     score: int
+    irregularity: int
 
 
 @dataclass(frozen=True)
 class EncryptedBounds:
-    """A patient's healthy range and CNN threshold: E(lo), E(hi), E(tau) under the system key."""
+    """A patient's healthy range, CNN threshold and irregularity threshold: E(lo), E(hi),
+    E(tau), E(rho) under the system key."""
 
     low: int
     high: int
     threshold: int
+    irregularity_threshold: int
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class Blinding:
 
 @dataclass(frozen=True)
 class PreparedReading:
-    """What A keeps and sends for one reading: its three encrypted slots and answer table."""
+    """What A keeps and sends for one reading: its four encrypted slots and answer table."""
 
     slots: tuple[int, ...]
     answer_table: tuple[int, ...]
@@ -93,28 +99,29 @@ def draw_blinding(
 
 
 def table_index(signs: Sequence[int]) -> int:
-    """B's row of the answer table: bit 0 = u1 xor u2 (the heart-rate range), bit 1 = u3.
+    """B's row of the answer table: bit 0 = u1 xor u2 (the heart-rate range), bit 1 = u3
+    (the score), bit 2 = u4 (the rhythm).
 
     With lo <= hi a heart rate cannot be both too slow and too fast, so b1 or b2 = b1 xor
     b2 = (u1 xor u2) xor (c1 xor c2): one bit of B's signs decides the range, and the
-    table needs 4 entries, not 8 (docs/design.md, "Four-entry answer table").
+    table needs 2^3 entries, not 2^4 (docs/design.md, "Four-entry answer table").
     """
     if len(signs) != CHECKS_PER_READING:
-        raise ValueError("three signs per reading are needed")
-    return (signs[0] ^ signs[1]) | (signs[2] << 1)
+        raise ValueError(f"{CHECKS_PER_READING} signs per reading are needed")
+    return (signs[0] ^ signs[1]) | (signs[2] << 1) | (signs[3] << 2)
 
 
 def result_for_index(flips: Sequence[int], index: int) -> int:
-    """The result bit at table row ``index`` for A's flips c1, c2, c3:
-    ((x xor c1 xor c2) or (y xor c3)) with x = index bit 0, y = index bit 1."""
-    c1, c2, c3 = flips
-    return int(((index & 1) ^ c1 ^ c2) | (((index >> 1) & 1) ^ c3))
+    """The result bit at table row ``index`` for A's flips c1 ... c4:
+    (x xor c1 xor c2) or (y xor c3) or (z xor c4), with (x, y, z) the bits of ``index``."""
+    c1, c2, c3, c4 = flips
+    return int(((index & 1) ^ c1 ^ c2) | (((index >> 1) & 1) ^ c3) | (((index >> 2) & 1) ^ c4))
 
 
 def a1_differences(
     pk: PublicKey, reading: EncryptedReading, bounds: EncryptedBounds
-) -> tuple[int, int, int]:
-    """Step a1: the three differences whose sign (d >= 0) is a violation."""
+) -> tuple[int, int, int, int]:
+    """Step a1: the four differences whose sign (d >= 0) is a violation."""
     n2: int = pk.nsquare
     minus_one = unsafe_encrypt_without_noise(pk, pk.n - 1)  # masked by the inputs' noise
 
@@ -124,7 +131,8 @@ def a1_differences(
     too_slow = bounds.low * inverse(reading.heart_rate) % n2 * minus_one % n2
     too_fast = reading.heart_rate * inverse(bounds.high) % n2 * minus_one % n2
     abnormal = reading.score * inverse(bounds.threshold) % n2
-    return too_slow, too_fast, abnormal
+    irregular = reading.irregularity * inverse(bounds.irregularity_threshold) % n2
+    return too_slow, too_fast, abnormal, irregular
 
 
 def a2_blind(
@@ -192,7 +200,7 @@ def prepare_reading(
 
 
 def readings_per_pack(pk: PublicKey, params: ComparisonParams = DEFAULT_PARAMS) -> int:
-    """How many whole readings (three slots each) share one packed ciphertext."""
+    """How many whole readings (four slots each) share one packed ciphertext."""
     return params.slots_per_ciphertext(pk.n) // CHECKS_PER_READING
 
 

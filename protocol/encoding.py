@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from protocol.params import DEFAULT_PARAMS, HEART_RATE_SCALE, SCORE_SCALE
+from protocol.params import DEFAULT_PARAMS, HEART_RATE_SCALE, IRREGULARITY_SCALE, SCORE_SCALE
 
 
 class BoundError(ValueError):
@@ -60,3 +60,15 @@ def encode_score(probability: float, name: str = "abnormality score") -> int:
 def decode_score(fixed: int) -> float:
     """round(p * 10^4) -> p."""
     return fixed / SCORE_SCALE
+
+
+def encode_irregularity(index: float, name: str = "irregularity index") -> int:
+    """Rhythm irregularity index in [0, 1] -> round(q * 10^4), bound-checked."""
+    if not 0.0 <= index <= 1.0:
+        raise BoundError(f"{name}={index!r} is not in [0, 1]")
+    return _fixed(index, IRREGULARITY_SCALE, name)
+
+
+def decode_irregularity(fixed: int) -> float:
+    """round(q * 10^4) -> q."""
+    return fixed / IRREGULARITY_SCALE

@@ -65,7 +65,7 @@ class PhysicianPublicKey(Strict):
 
 
 class ReadingTable(Strict):
-    """The 4-entry answer table for one reading, under one physician's key."""
+    """The 8-entry answer table for one reading, under one physician's key."""
 
     physician_key_id: KeyId
     table: list[Ciphertext] = Field(min_length=ANSWER_TABLE_SIZE, max_length=ANSWER_TABLE_SIZE)
@@ -177,12 +177,14 @@ class PatientOut(Strict):
 
 
 class RangeIn(Strict):
-    """E(lo), E(hi), E(tau) under the system key (heart rate in tenths of a bpm)."""
+    """E(lo), E(hi), E(tau), E(rho) under the system key (heart rate in tenths of a bpm,
+    thresholds in 10^-4)."""
 
     key_id: KeyId
     low: Ciphertext
     high: Ciphertext
     threshold: Ciphertext
+    irregularity_threshold: Ciphertext
 
 
 class RangeOut(Strict):
@@ -193,13 +195,14 @@ class RangeOut(Strict):
 
 
 class ReadingIn(Strict):
-    """A device's reading: E(hr), E(score) under the system key."""
+    """A device's reading: E(hr), E(score), E(irregularity) under the system key."""
 
     reading_id: UUID
     key_id: KeyId
     taken_at: Moment
     heart_rate: Ciphertext
     score: Ciphertext
+    irregularity: Ciphertext
 
 
 class ReadingAccepted(Strict):

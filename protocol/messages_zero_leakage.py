@@ -3,7 +3,7 @@
 Round 1 ``POST /v1/zl/open``: packs of masked differences with A's partial decryption;
 B answers per pack the DGK encryptions of beta's bits and p_z (``l + 1`` per check).
 Round 2 ``POST /v1/zl/answer``: per reading, Veugen's blinded, shuffled terms (``l + 1``
-per check, three checks) and the 4-entry answer table; B answers one Enc_pkD(bit) each.
+per check, four checks) and the 8-entry answer table; B answers one Enc_pkD(bit) each.
 B keeps nothing between the rounds. Neither carries a patient, device or reading id.
 """
 
@@ -63,7 +63,7 @@ class ZlOpenResponse(Strict):
 
 
 class ZlReading(Strict):
-    """One reading's round-2 input: its three checks' terms and its answer table."""
+    """One reading's round-2 input: its four checks' terms and its answer table."""
 
     physician_key_id: KeyId
     terms: list[DgkCiphertext] = Field(min_length=TERMS_PER_READING, max_length=TERMS_PER_READING)

@@ -16,13 +16,17 @@ HEART_RATE_SCALE = 10
 SCORE_SCALE = 10_000
 """CNN probability travels as round(p * 10^4)."""
 
+IRREGULARITY_SCALE = 10_000
+"""The rhythm irregularity index (in [0, 1]) travels as round(q * 10^4); 0 = not judged."""
+
 
 @dataclass(frozen=True)
 class ComparisonParams:
     """Sizes of the blinded sign test.
 
     Attributes:
-        value_bits: every encrypted value (hr, score, lo, hi, tau) lies in [0, 2^value_bits).
+        value_bits: every encrypted value (hr, score, irregularity and their bounds) lies
+            in [0, 2^value_bits).
         sigma: statistical blinding parameter; r1 is drawn from [1, 2^sigma).
         guard_bits: extra slot bits that catch a malicious, out-of-bound value with
             probability about 1 - 2^-guard_bits.
@@ -54,9 +58,10 @@ class ComparisonParams:
 
 DEFAULT_PARAMS = ComparisonParams()
 
-CHECKS_PER_READING = 3
-"""d1 = lo - hr - 1 (too slow), d2 = hr - hi - 1 (too fast), d3 = s - tau (CNN abnormal)."""
+CHECKS_PER_READING = 4
+"""d1 = lo - hr - 1 (too slow), d2 = hr - hi - 1 (too fast), d3 = s - tau (CNN abnormal),
+d4 = q - rho (irregular rhythm)."""
 
-ANSWER_TABLE_SIZE = 4
-"""Entries of a reading's answer table, indexed by (u1 xor u2, u3): with lo <= hi "too
+ANSWER_TABLE_SIZE = 8
+"""Entries of a reading's answer table, indexed by (u1 xor u2, u3, u4): with lo <= hi "too
 slow" and "too fast" never hold together, so their OR is their XOR (docs/design.md)."""

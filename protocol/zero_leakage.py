@@ -12,7 +12,7 @@ with ``p_z``, ``p_R`` the bits l of z and R. The borrow ``[beta < alpha]`` betwe
 ``beta`` and A's ``alpha`` is Veugen's bitwise DGK comparison (eprint 2018/1100, with its
 equality fix ``c_-1``), in which A folds its random flip ``delta_A`` and, through B's
 encrypted ``p_z``, B's parity bit into the sign ``s``: B's zero test then yields
-``u = b xor c`` with ``c = delta_A xor p_R xor 1`` known to A alone. The 4-entry answer
+``u = b xor c`` with ``c = delta_A xor p_R xor 1`` known to A alone. The 8-entry answer
 table of the baseline (``comparison.a4_answer_table`` / ``b3_pick_answer``) finishes it.
 B keeps no state between the two rounds.
 
@@ -139,7 +139,7 @@ def answer_flips(masks: Masks, params: ZeroLeakageParams = DEFAULT_ZL_PARAMS) ->
 
 
 def readings_per_pack(pk: PublicKey, params: ZeroLeakageParams = DEFAULT_ZL_PARAMS) -> int:
-    """How many whole readings (three slots each) share one packed ciphertext."""
+    """How many whole readings (four slots each) share one packed ciphertext."""
     return params.slots_per_ciphertext(pk.n) // CHECKS_PER_READING
 
 
@@ -285,16 +285,16 @@ def a4_answer_tables(
     noise: Callable[[PublicKey], int],
     params: ZeroLeakageParams = DEFAULT_ZL_PARAMS,
 ) -> list[tuple[int, ...]]:
-    """Step a4: one 4-entry table per reading (three checks each), under its physician's key.
+    """Step a4: one 8-entry table per reading (four checks each), under its physician's key.
 
     ``noise(pk_D)`` supplies a never-used r^N under that key (a pool's ``take``).
 
     Raises:
-        ValueError: not three checks per reading.
+        ValueError: not four checks per reading.
     """
     flips = answer_flips(masks, params)
     if len(flips) != CHECKS_PER_READING * len(pk_physicians):
-        raise ValueError("three checks per reading are needed")
+        raise ValueError(f"{CHECKS_PER_READING} checks per reading are needed")
     tables = []
     for j, pk_d in enumerate(pk_physicians):
         reading_flips = flips[CHECKS_PER_READING * j : CHECKS_PER_READING * (j + 1)]
@@ -327,13 +327,13 @@ def b4_pick_answers(
     shares: Sequence[int],
     noise: Callable[[PublicKey], int] = fresh_noise,
 ) -> list[int]:
-    """Step b4: per reading, the table entry indexed by its three u's, re-randomised.
+    """Step b4: per reading, the table entry indexed by its four u's, re-randomised.
 
     Raises:
-        ValueError: shares and tables do not match (three shares per table).
+        ValueError: shares and tables do not match (four shares per table).
     """
     if len(shares) != CHECKS_PER_READING * len(answer_tables):
-        raise ValueError("three shares per answer table are needed")
+        raise ValueError(f"{CHECKS_PER_READING} shares per answer table are needed")
     return [
         cmp.b3_pick_answer(
             pk_d,

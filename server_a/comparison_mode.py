@@ -19,7 +19,8 @@ from protocol.modes import ModeName
 from protocol.modes.base import Job, ModeA, Noise
 from protocol.modes.baseline import BaselineA
 from protocol.modes.zero_leakage import ZeroLeakageA
-from protocol.paillier import PublicKey
+from protocol.paillier import PublicKey, unsafe_encrypt_without_noise
+from protocol.params import DEFAULT_PARAMS
 from server_a.core.config import Settings
 from server_a.storage import WorkItem
 
@@ -50,6 +51,19 @@ class ModeSpec:
         return BaselineA(self.share, noise, self.readings_per_pack)
 
 
+RHYTHM_CHECK_OFF = (1 << DEFAULT_PARAMS.value_bits) - 1
+"""rho for a range stored before the rhythm check existed: no encoded index (at most
+10^4) reaches it, so such a range judges what it judged before until the physician edits it."""
+
+
+def _stored_or(system_key: PublicKey, text: str | None, where: str, default: int) -> int:
+    """A stored ciphertext, or for a row older than the rhythm check E(default) without
+    noise: the value is public, and B only sees it blinded inside a re-randomised pack."""
+    if text is None:
+        return unsafe_encrypt_without_noise(system_key, default)
+    return decode_ciphertext(system_key, text, where)
+
+
 def jobs_of(
     system_key: PublicKey, items: Sequence[WorkItem], physician_keys: dict[str, PublicKey]
 ) -> tuple[list[Job], list[str]]:
@@ -65,11 +79,19 @@ def jobs_of(
             reading = cmp.EncryptedReading(
                 decode_ciphertext(system_key, item.heart_rate, "heart_rate"),
                 decode_ciphertext(system_key, item.score, "score"),
+                # a reading stored before the rhythm check: "not judged"
+                _stored_or(system_key, item.irregularity, "irregularity", 0),
             )
             bounds = cmp.EncryptedBounds(
                 decode_ciphertext(system_key, item.low, "low"),
                 decode_ciphertext(system_key, item.high, "high"),
                 decode_ciphertext(system_key, item.threshold, "threshold"),
+                _stored_or(
+                    system_key,
+                    item.irregularity_threshold,
+                    "irregularity_threshold",
+                    RHYTHM_CHECK_OFF,
+                ),
             )
         except CiphertextError:
             damaged.append(item.reading_id)

@@ -59,6 +59,8 @@ class Patient(Base):
     range_low: Mapped[str | None] = mapped_column(Text)
     range_high: Mapped[str | None] = mapped_column(Text)
     range_threshold: Mapped[str | None] = mapped_column(Text)
+    # None in ranges stored before the rhythm check (migration 0002): see jobs_of
+    range_irregularity_threshold: Mapped[str | None] = mapped_column(Text)
     range_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -68,7 +70,7 @@ class Patient(Base):
 
 
 class Reading(Base):
-    """A device's reading: E(hr), E(score), and once decided Enc_pkD(bit)."""
+    """A device's reading: E(hr), E(score), E(irregularity), and once decided Enc_pkD(bit)."""
 
     __tablename__ = "readings"
     __table_args__ = (Index("ix_readings_patient_taken", "patient_id", "taken_at"),)
@@ -80,6 +82,8 @@ class Reading(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     heart_rate: Mapped[str] = mapped_column(Text)
     score: Mapped[str] = mapped_column(Text)
+    # None in readings stored before the rhythm check (migration 0002): see jobs_of
+    irregularity: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), index=True)
     result: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -44,6 +44,17 @@ class NewReading:
     taken_at: datetime
     heart_rate: str
     score: str
+    irregularity: str
+
+
+@dataclass(frozen=True)
+class StoredRange:
+    """A patient's E(lo), E(hi), E(tau), E(rho) as stored (base64 ciphertexts)."""
+
+    low: str
+    high: str
+    threshold: str
+    irregularity_threshold: str
 
 
 @dataclass(frozen=True)
@@ -57,9 +68,13 @@ class WorkItem:
     physician_key_id: str
     heart_rate: str
     score: str
+    irregularity: str | None
     low: str
     high: str
     threshold: str
+    irregularity_threshold: str | None
+    """irregularity and its threshold are None in rows stored before the rhythm check
+    existed (migration 0002); :func:`server_a.comparison_mode.jobs_of` fills them in."""
 
 
 def now() -> datetime:
@@ -232,10 +247,8 @@ class Storage:
                 out.append((patient, latest, invalid.get(patient.id, 0)))
             return out
 
-    def set_range(
-        self, patient_id: str, key_id: str, low: str, high: str, threshold: str
-    ) -> datetime:
-        """Replace a patient's E(lo), E(hi), E(tau); return when."""
+    def set_range(self, patient_id: str, key_id: str, bounds: StoredRange) -> datetime:
+        """Replace a patient's E(lo), E(hi), E(tau), E(rho); return when."""
         when = now()
         with self._session() as session:
             session.execute(
@@ -243,9 +256,10 @@ class Storage:
                 .where(Patient.id == patient_id)
                 .values(
                     range_key_id=key_id,
-                    range_low=low,
-                    range_high=high,
-                    range_threshold=threshold,
+                    range_low=bounds.low,
+                    range_high=bounds.high,
+                    range_threshold=bounds.threshold,
+                    range_irregularity_threshold=bounds.irregularity_threshold,
                     range_updated_at=when,
                 )
             )
@@ -271,6 +285,7 @@ class Storage:
             received_at=now(),
             heart_rate=new.heart_rate,
             score=new.score,
+            irregularity=new.irregularity,
             status="pending",
         )
         with self._session() as session:
@@ -346,9 +361,11 @@ class Storage:
                     physician_key_id=physician.public_key_id,
                     heart_rate=reading.heart_rate,
                     score=reading.score,
+                    irregularity=reading.irregularity,
                     low=patient.range_low,
                     high=patient.range_high,
                     threshold=patient.range_threshold,
+                    irregularity_threshold=patient.range_irregularity_threshold,
                 )
             )
         return items
@@ -405,4 +422,5 @@ def _same_content(stored: Reading, new: NewReading) -> bool:
         and stored.taken_at == new.taken_at
         and stored.heart_rate == new.heart_rate
         and stored.score == new.score
+        and stored.irregularity == new.irregularity
     )

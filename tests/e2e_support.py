@@ -25,13 +25,16 @@ from tests.service_helpers import (
     reading_body,
 )
 
-RANGES = {"dr.a": (600, 1000, 5000), "dr.b": (550, 1200, 3000)}
+RANGES = {"dr.a": (600, 1000, 5000, 1500), "dr.b": (550, 1200, 3000, 2500)}
 
 
-def grid(low: int, high: int, threshold: int) -> list[tuple[int, int]]:
+def grid(low: int, high: int, threshold: int, rho: int) -> list[tuple[int, int, int]]:
+    """Every bound's neighbours; the rhythm's with a rate and score inside (q = 0: not
+    judged, which never counts as irregular)."""
     heart_rates = [low - 1, low, low + 1, high - 1, high, high + 1]
     scores = [threshold - 1, threshold, threshold + 1]
-    return list(itertools.product(heart_rates, scores))
+    values = [(hr, s, 0) for hr, s in itertools.product(heart_rates, scores)]
+    return values + [(low + 1, threshold - 1, q) for q in (rho - 1, rho, rho + 1)]
 
 
 class EventCollector:
@@ -124,17 +127,17 @@ def run_two_physicians(
             assert stream.connected.wait(30)
         if stop_b_while_submitting:
             servers.b.kill()  # readings pile up; B's return sends them across both patients
-        sent: dict[str, dict[str, tuple[int, int]]] = {u: {} for u in physicians}
+        sent: dict[str, dict[str, tuple[int, int, int]]] = {u: {} for u in physicians}
         start = datetime(2026, 3, 1, tzinfo=UTC)
         values = {u: grid(*RANGES[u]) for u in physicians}
         for i in range(max(len(v) for v in values.values())):
             for username, (_, _, device) in setup.items():
                 if i < len(values[username]):
-                    hr, score = values[username][i]
-                    body = reading_body(pk, hr, score, start + timedelta(seconds=i))
+                    hr, score, q = values[username][i]
+                    body = reading_body(pk, hr, score, start + timedelta(seconds=i), q)
                     response = http.post("/v1/readings", json=body, headers=bearer(device))
                     assert response.status_code == 202, response.text
-                    sent[username][body["reading_id"]] = (hr, score)
+                    sent[username][body["reading_id"]] = (hr, score, q)
         if stop_b_while_submitting:
             servers.b.start()
         for username, (pk_d, sk_d) in physicians.items():
@@ -144,9 +147,10 @@ def run_two_physicians(
                 r["reading_id"]: decrypt(sk_d, decode_ciphertext(pk_d, r["result"]))
                 for r in results
             }
+            low, high, threshold, rho = RANGES[username]
             want = {
-                rid: expected_bit(hr, s, *RANGES[username])
-                for rid, (hr, s) in sent[username].items()
+                rid: expected_bit(hr, s, low, high, threshold, q, rho)
+                for rid, (hr, s, q) in sent[username].items()
             }
             assert got == want
             assert set(got.values()) == {0, 1}

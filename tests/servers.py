@@ -30,7 +30,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def key_dir(tmp_path: Path) -> Path:
-    """A complete key directory around the session's cached 1024-bit system key."""
+    """A complete key directory around the session's cached test-size system key."""
     return write_key_dir(tmp_path / "keys", system=system_key())
 
 

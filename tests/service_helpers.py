@@ -32,6 +32,10 @@ def physician_public(pk_d: PublicKey) -> dict[str, str]:
     return {"key_id": key_id(pk_d), "n": hex(pk_d.n)}
 
 
+RHO = 1500
+"""The tests' irregularity threshold (q >= 0.15 is irregular) where a test gives none."""
+
+
 def enc(pk: PublicKey, value: int) -> str:
     """A device or physician encrypting a small non-negative value under the system key."""
     return encode_ciphertext(pk, encrypt(pk, value))
@@ -41,15 +45,15 @@ def compare_request(
     pk: PublicKey,
     share_a: KeyShare,
     pk_d: PublicKey,
-    packs: Sequence[Sequence[tuple[int, int]]],
-    bounds: tuple[int, int, int],
+    packs: Sequence[Sequence[Sequence[int]]],
+    bounds: Sequence[int],
 ) -> CompareRequest:
-    """What server A's baseline half sends for ``packs`` of (hr, score) readings."""
-    enc_bounds = cmp.EncryptedBounds(*(encrypt(pk, v) for v in bounds))
+    """What server A's baseline half sends for ``packs`` of (hr, score[, q]) readings."""
+    enc_bounds = encrypted_bounds(pk, bounds)
     mode = BaselineA(share_a, fresh_noise)
     out = []
     for readings in packs:
-        encrypted = [cmp.EncryptedReading(encrypt(pk, hr), encrypt(pk, s)) for hr, s in readings]
+        encrypted = [encrypted_reading(pk, values) for values in readings]
         request = mode.prepare(jobs_for(encrypted, enc_bounds, pk_d)).request
         assert request is not None and len(request.packs) == 1
         out.extend(request.packs)
@@ -98,17 +102,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def range_body(pk: PublicKey, low: int, high: int, threshold: int) -> dict[str, str]:
+def range_body(
+    pk: PublicKey, low: int, high: int, threshold: int, irregularity_threshold: int = RHO
+) -> dict[str, str]:
     return {
         "key_id": key_id(pk),
         "low": enc(pk, low),
         "high": enc(pk, high),
         "threshold": enc(pk, threshold),
+        "irregularity_threshold": enc(pk, irregularity_threshold),
     }
 
 
 def reading_body(
-    pk: PublicKey, heart_rate: int, score: int, taken_at: datetime | None = None
+    pk: PublicKey,
+    heart_rate: int,
+    score: int,
+    taken_at: datetime | None = None,
+    irregularity: int = 0,
 ) -> dict[str, str]:
     """A device's submission, encrypted with protocol functions directly (values as Z_N)."""
     return {
@@ -117,8 +128,33 @@ def reading_body(
         "taken_at": (taken_at or datetime.now(UTC)).isoformat(),
         "heart_rate": enc(pk, heart_rate % pk.n),
         "score": enc(pk, score % pk.n),
+        "irregularity": enc(pk, irregularity % pk.n),
     }
 
 
-def expected_bit(hr: int, score: int, low: int, high: int, threshold: int) -> int:
-    return int(hr < low or hr > high or score >= threshold)
+def expected_bit(
+    hr: int,
+    score: int,
+    low: int,
+    high: int,
+    threshold: int,
+    irregularity: int = 0,
+    irregularity_threshold: int = RHO,
+) -> int:
+    return int(
+        hr < low or hr > high or score >= threshold or irregularity >= irregularity_threshold
+    )
+
+
+def encrypted_reading(pk: PublicKey, values: Sequence[int]) -> cmp.EncryptedReading:
+    """E(hr), E(s), E(q) for (hr, s) or (hr, s, q); q defaults to 0, "not judged"."""
+    hr, score, *rest = values
+    return cmp.EncryptedReading(
+        encrypt(pk, hr % pk.n), encrypt(pk, score % pk.n), encrypt(pk, (rest or [0])[0] % pk.n)
+    )
+
+
+def encrypted_bounds(pk: PublicKey, values: Sequence[int]) -> cmp.EncryptedBounds:
+    """E(lo), E(hi), E(tau), E(rho) for 3 or 4 values; rho defaults to :data:`RHO`."""
+    low, high, threshold, *rest = values
+    return cmp.EncryptedBounds(*(encrypt(pk, v) for v in (low, high, threshold, *(rest or [RHO]))))

@@ -17,7 +17,7 @@ from bench.leakage import (
     mutual_information_bits,
 )
 from protocol import comparison as cmp
-from protocol.params import DEFAULT_PARAMS
+from protocol.params import CHECKS_PER_READING, DEFAULT_PARAMS
 
 
 def test_magnitude_bin_is_floor_log2_of_abs_plus_one():
@@ -85,7 +85,7 @@ def test_b_cannot_read_the_bit_next_to_a_bound(system_keys, physician_keys, monk
     now = modes.baseline_bit_guess_accuracy(keys, 1500)
     assert 0.44 < now < 0.56  # 1500 trials: 0.5 +- 4.6 standard errors
 
-    def old_blinding(params=cmp.DEFAULT_PARAMS, count=3):
+    def old_blinding(params=cmp.DEFAULT_PARAMS, count=CHECKS_PER_READING):
         r1 = tuple(secrets.randbelow((1 << params.sigma) - 1) + 1 for _ in range(count))
         flips = tuple(secrets.randbelow(2) for _ in range(count))
         return cmp.Blinding(flips, r1, tuple(secrets.randbelow(r) for r in r1))

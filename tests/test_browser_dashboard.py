@@ -32,7 +32,7 @@ from tests.service_helpers import bearer, reading_body
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 __all__ = ["browser_context_args", "browser_type_launch_args"]
 
-NORMAL_RANGE = (50.0, 110.0, 0.5)
+NORMAL_RANGE = (50.0, 110.0, 0.5, 0.15)
 PATIENTS = {
     "Ada Lovelace": NORMAL_RANGE,  # one normal reading
     "Alan Turing": NORMAL_RANGE,  # one abnormal reading (too fast)

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 __all__ = ["browser_context_args", "browser_type_launch_args"]
 
 LABEL = "Device Patient"
-RANGE = (50.0, 110.0, 0.5)
+RANGE = (50.0, 110.0, 0.5, 0.15)
 STREAM_WINDOW_S = 5
 ANALYSIS_TIMEOUT_MS = UI_TIMEOUT_MS * 4
 CIPHERTEXT_SHOWN = re.compile(r"^[A-Za-z0-9+/=_-]{32}… \(\d+ characters\)$")
@@ -96,7 +96,7 @@ def test_upload_shows_heart_rate_and_sends_ciphertexts_only(
     rows = world.wait_decided(LABEL, before + 1)
     row = next(r for r in rows if str(r.reading_id) == body["reading_id"])
     assert row.status == "done" and row.result is not None
-    reading = encode_reading(expected.bpm, expected.score)
+    reading = encode_reading(expected.bpm, expected.score, expected.irregularity)
     assert world.pair.decrypt_bit(row.result) == expected_result(reading, encode_range(*RANGE))
 
 

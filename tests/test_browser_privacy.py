@@ -31,7 +31,7 @@ LABEL = "Privacy Patient"
 # Distinctive values: none of them can come from a layout number, a time or a count.
 NORMAL_READING = (103.7, 0.2468)
 ABNORMAL_READING = (137.9, 0.8642)
-RANGE_FORM = ("45", "125", "0.7")
+RANGE_FORM = ("45", "125", "0.7", "0.2")
 
 RECORD_EVENTS = """
 (() => {
@@ -119,7 +119,7 @@ def find_leaks(texts: list[tuple[str, str]], patterns: dict[str, re.Pattern[str]
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    with physician_world("privacy", {LABEL: (50.0, 110.0, 0.5), "Other": None}) as world:
+    with physician_world("privacy", {LABEL: (50.0, 110.0, 0.5, 0.15), "Other": None}) as world:
         world.submit(LABEL, *NORMAL_READING)
         world.wait_decided(LABEL, 1)
         yield world
@@ -189,6 +189,7 @@ def test_dashboard_never_shows_or_sends_a_value_or_a_key(page: Page, world: Worl
         ):
             page.get_by_label(field).fill(value)
         page.get_by_label("Abnormality threshold (probability)").fill(RANGE_FORM[2])
+        page.get_by_label("Rhythm irregularity threshold (index)").fill(RANGE_FORM[3])
         page.get_by_role("button", name="Encrypt and save").click()
         expect(page.get_by_role("status").first).to_contain_text("saved")
         snapshot("range saved")

@@ -52,25 +52,28 @@ def test_chart_bin_size_grows_with_the_span() -> None:
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "threshold", "field", "words"),
+    ("low", "high", "threshold", "irregularity", "field", "words"),
     [
-        ("abc", "100", "0.5", "low", "must be a number"),
-        ("10", "100", "0.5", "low", "between 20 and 300"),
-        ("60", "400", "0.5", "high", "between 20 and 300"),
-        ("90", "80", "0.5", "high", "above the lowest"),
-        ("60", "100", "0", "threshold", "above 0"),
-        ("60", "100", "nan", "threshold", "must be a number"),
+        ("abc", "100", "0.5", "0.15", "low", "must be a number"),
+        ("10", "100", "0.5", "0.15", "low", "between 20 and 300"),
+        ("60", "400", "0.5", "0.15", "high", "between 20 and 300"),
+        ("90", "80", "0.5", "0.15", "high", "above the lowest"),
+        ("60", "100", "0", "0.15", "threshold", "above 0"),
+        ("60", "100", "nan", "0.15", "threshold", "must be a number"),
+        ("60", "100", "0.5", "0", "irregularity", "above 0"),
+        ("60", "100", "0.5", "1.2", "irregularity", "at most 1"),
+        ("60", "100", "0.5", "", "irregularity", "must be a number"),
     ],
 )
 def test_range_form_names_the_wrong_field(
-    low: str, high: str, threshold: str, field: str, words: str
+    low: str, high: str, threshold: str, irregularity: str, field: str, words: str
 ) -> None:
-    errors, _ = parse_range_form(low, high, threshold)
+    errors, _ = parse_range_form(low, high, threshold, irregularity)
     assert list(errors) == [field] and words in errors[field]
 
 
 def test_range_form_accepts_a_comma_decimal() -> None:
-    assert parse_range_form("50,5", "110", "0.5") == ({}, [50.5, 110.0, 0.5])
+    assert parse_range_form("50,5", "110", "0.5", "0,2") == ({}, [50.5, 110.0, 0.5, 0.2])
 
 
 def test_sign_in_replaces_the_session_and_idle_sessions_expire() -> None:

@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from client.encrypt import encode_range, encode_reading, expected_result
+from client.encrypt import encode_range, expected_result
 from device.analysis import analyse_file, model_threshold
+from device.cli import reading_from
 from ops.demo import SAMPLES_DIR
 from tests.conftest import REPO_ROOT
 
@@ -50,14 +51,16 @@ def test_the_physicians_view_matches_the_devices_own_analysis(demo_run):
     checked = 0
     for patient in report["patients"]:
         assert patient["threshold"] == pytest.approx(threshold)
-        bounds = encode_range(patient["low"], patient["high"], patient["threshold"])
+        bounds = encode_range(
+            patient["low"], patient["high"], patient["threshold"], patient["irregularity_threshold"]
+        )
         decided = []
         for reading in patient["readings"]:
             analysis = analyse_file(SAMPLES_DIR / reading["file"])
-            assert reading["sent"] is analysis.usable, reading["file"]
-            if not analysis.usable:
+            assert reading["sent"] is analysis.sendable, reading["file"]
+            if not analysis.sendable:
                 continue
-            expected = expected_result(encode_reading(analysis.bpm, analysis.score), bounds)
+            expected = expected_result(reading_from(analysis, None, None), bounds)
             assert reading["status"] == "done"
             assert reading["abnormal"] is expected, (patient["label"], reading["file"])
             decided.append(expected)
@@ -81,6 +84,28 @@ def test_the_demo_shows_both_outcomes_and_an_abnormal_heart_rate(demo_run):
         if r["sent"] and not p["low"] <= round(r["device"]["bpm"], 1) <= p["high"]
     ]
     assert by_rate and all(r["abnormal"] for r in by_rate)
+
+
+def test_an_irregular_rhythm_at_a_normal_rate_is_abnormal_and_a_regular_one_normal(demo_run):
+    """Real servers, one range: the ECG wearable's AF recordings come out abnormal and
+    its sinus-rhythm ones normal, at rates inside the range and no score (ECG), so only
+    the encrypted rhythm comparison can tell them apart."""
+    _, report, _ = demo_run
+    (ecg,) = [
+        p for p in report["patients"] if any(r["file"].startswith("ecg/") for r in p["readings"])
+    ]
+    verdicts = {}
+    for reading in ecg["readings"]:
+        device = reading["device"]
+        assert reading["sent"] and reading["status"] == "done", reading["file"]
+        assert ecg["low"] <= device["bpm"] <= ecg["high"] and device["score"] is None
+        verdicts[reading["physionet_label"]] = verdicts.get(reading["physionet_label"], set()) | {
+            reading["abnormal"]
+        }
+    assert verdicts == {"atrial fibrillation": {True}, "normal rhythm": {False}}
+    # the same-rate pair of device/samples/ecg/README.md: A00004 (AF) and A00006 (sinus)
+    rates = {r["file"]: r["device"]["bpm"] for r in ecg["readings"]}
+    assert abs(rates["ecg/A00004.hea"] - rates["ecg/A00006.hea"]) < 10
 
 
 def test_the_demo_prints_each_partys_view_without_plaintext_on_server_a(demo_run):

@@ -14,38 +14,43 @@ from protocol.ciphertext import decode_ciphertext
 from protocol.encoding import to_zn
 from protocol.modes.baseline import BaselineA, BaselineB
 from protocol.modes.memory import answers_in_order, compare_in_memory, jobs_for
-from protocol.paillier import NoisePool, decrypt, encrypt, fresh_noise
+from protocol.paillier import NoisePool, decrypt, fresh_noise
 from protocol.params import DEFAULT_PARAMS, ComparisonParams
+from tests.service_helpers import RHO, encrypted_bounds, encrypted_reading, expected_bit
 
 LOW, HIGH, THRESHOLD = 600, 1000, 5000  # 60.0-100.0 bpm, p >= 0.5 abnormal
 
 
-def expected_bit(hr: int, score: int, low: int, high: int, threshold: int) -> int:
-    return int(hr < low or hr > high or score >= threshold)
-
-
-def encrypt_bounds(pk, low, high, threshold):
-    return cmp.EncryptedBounds(encrypt(pk, low), encrypt(pk, high), encrypt(pk, threshold))
+def encrypt_bounds(pk, low, high, threshold, irregularity_threshold=RHO):
+    return encrypted_bounds(pk, (low, high, threshold, irregularity_threshold))
 
 
 def run_in_memory(system_keys, physician_keys, values, bounds_values):
-    """Both halves of the baseline mode for many readings, packed as the servers pack them."""
+    """Both halves of the baseline mode for many readings, packed as the servers pack them.
+
+    ``values``: (hr, score) or (hr, score, irregularity); ``bounds_values``: 3 or 4."""
     pk, share_a, share_b = system_keys
     pk_d, sk_d = physician_keys
     bounds = encrypt_bounds(pk, *bounds_values)
-    readings = [cmp.EncryptedReading(encrypt(pk, hr), encrypt(pk, s)) for hr, s in values]
-    jobs = jobs_for(readings, bounds, pk_d)
     mode_b = BaselineB(share_b, pk_d.n.bit_length(), fresh_noise)
-    outcome, _ = compare_in_memory(BaselineA(share_a, fresh_noise), mode_b, jobs)
-    return [decrypt(sk_d, decode_ciphertext(pk_d, a)) for a in answers_in_order(outcome, jobs)]
+    bits = []
+    for start in range(0, len(values), 32):  # a request holds at most 64 packs
+        readings = [encrypted_reading(pk, v) for v in values[start : start + 32]]
+        jobs = jobs_for(readings, bounds, pk_d)
+        outcome, _ = compare_in_memory(BaselineA(share_a, fresh_noise), mode_b, jobs)
+        bits += [decrypt(sk_d, decode_ciphertext(pk_d, a)) for a in answers_in_order(outcome, jobs)]
+    return bits
 
 
 def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys):
     heart_rates = [0, *range(LOW - 2, LOW + 3), 800, *range(HIGH - 2, HIGH + 3), 32767]
     scores = [0, *range(THRESHOLD - 2, THRESHOLD + 3), 10000]
-    values = list(itertools.product(heart_rates, scores))
-    bits = run_in_memory(system_keys, physician_keys, values, (LOW, HIGH, THRESHOLD))
-    expected = [expected_bit(hr, s, LOW, HIGH, THRESHOLD) for hr, s in values]
+    rhythms = [0, RHO - 1, RHO, RHO + 1, 10000]
+    values = [(hr, s, 0) for hr, s in itertools.product(heart_rates, scores)]
+    values += [(hr, 10, q) for hr in (LOW - 1, LOW, 800, HIGH, HIGH + 1) for q in rhythms]
+    values += [(800, s, q) for s in (THRESHOLD - 1, THRESHOLD) for q in rhythms]
+    bits = run_in_memory(system_keys, physician_keys, values, (LOW, HIGH, THRESHOLD, RHO))
+    expected = [expected_bit(hr, s, LOW, HIGH, THRESHOLD, q, RHO) for hr, s, q in values]
     assert bits == expected
     assert set(bits) == {0, 1}
 
@@ -57,56 +62,75 @@ def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys):
     low=st.integers(0, 2**15 - 1),
     high=st.integers(0, 2**15 - 1),
     threshold=st.integers(0, 2**15 - 1),
+    q=st.integers(0, 2**15 - 1),
+    rho=st.integers(0, 2**15 - 1),
 )
 def test_bit_is_right_for_any_in_bound_values(
-    system_keys, physician_keys, hr, score, low, high, threshold
+    system_keys, physician_keys, hr, score, low, high, threshold, q, rho
 ):
     low, high = sorted((low, high))  # a range: the physician's tools refuse low > high
-    bits = run_in_memory(system_keys, physician_keys, [(hr, score)], (low, high, threshold))
-    assert bits == [expected_bit(hr, score, low, high, threshold)]
+    bits = run_in_memory(system_keys, physician_keys, [(hr, score, q)], (low, high, threshold, rho))
+    assert bits == [expected_bit(hr, score, low, high, threshold, q, rho)]
 
 
 def test_answer_table_has_one_normal_entry_at_the_flips(physician_keys):
     pk_d, sk_d = physician_keys
-    for flips in itertools.product((0, 1), repeat=3):
+    for flips in itertools.product((0, 1), repeat=4):
         table = cmp.a4_answer_table(pk_d, flips, NoisePool(pk_d).take)
         plain = [decrypt(sk_d, c) for c in table]
-        c1, c2, c3 = flips
-        normal_index = (c1 ^ c2) | (c3 << 1)  # B's row when every check passes
-        assert plain == [int(u != normal_index) for u in range(4)]
-        assert len(set(table)) == 4  # every entry fresh: B cannot spot the odd one
+        c1, c2, c3, c4 = flips
+        normal_index = (c1 ^ c2) | (c3 << 1) | (c4 << 2)  # B's row when every check passes
+        assert plain == [int(u != normal_index) for u in range(8)]
+        assert len(set(table)) == 8  # every entry fresh: B cannot spot the odd one
 
 
 def test_abnormal_bit_does_not_say_which_check_failed(system_keys, physician_keys):
-    too_slow, too_fast, cnn = (400, 100), (1500, 100), (800, 9000)
-    bits = run_in_memory(
-        system_keys, physician_keys, [too_slow, too_fast, cnn], (LOW, HIGH, THRESHOLD)
+    too_slow, too_fast, cnn, irregular = (
+        (400, 100, 0),
+        (1500, 100, 0),
+        (800, 9000, 0),
+        (800, 100, 4000),
     )
-    assert bits == [1, 1, 1]
+    bits = run_in_memory(
+        system_keys, physician_keys, [too_slow, too_fast, cnn, irregular], (LOW, HIGH, THRESHOLD)
+    )
+    assert bits == [1, 1, 1, 1]
+
+
+def test_only_the_rhythm_makes_an_in_range_reading_abnormal(system_keys, physician_keys):
+    """Same rate, same score: a regular rhythm is normal, an irregular one abnormal, and a
+    rhythm not judged (q = 0) never counts as irregular."""
+    bits = run_in_memory(
+        system_keys,
+        physician_keys,
+        [(720, 100, 300), (720, 100, 4000), (720, 100, 0), (720, 100, RHO - 1), (720, 100, RHO)],
+        (LOW, HIGH, THRESHOLD, RHO),
+    )
+    assert bits == [0, 1, 0, 0, 1]
 
 
 def test_b_sees_flipped_signs_that_are_uniform_whatever_the_data(system_keys):
     """u = b xor c: for an always-violating value, B's signs are still ~50/50."""
     pk, share_a, share_b = system_keys
     bounds = encrypt_bounds(pk, LOW, HIGH, THRESHOLD)
-    reading = cmp.EncryptedReading(encrypt(pk, 300), encrypt(pk, 9999))  # violates all 3
+    reading = encrypted_reading(pk, (300, 9999, 9999))  # violates 3 of 4
     seen: Counter[int] = Counter()
     for _ in range(200):
         blinding = cmp.draw_blinding()
         slots = cmp.a2_blind(pk, cmp.a1_differences(pk, reading, bounds), blinding)
         pack = cmp.a3_pack(pk, slots, NoisePool(pk).take())
         signs = cmp.b2_read_signs(
-            cmp.b1_open_pack(share_b, pk, pack, share_a.partial_decrypt(pack)), 3
+            cmp.b1_open_pack(share_b, pk, pack, share_a.partial_decrypt(pack)), 4
         )
         seen.update(signs)
-    assert 200 <= seen[1] <= 400  # binomial(600, 1/2): 6+ sigma away otherwise
+    assert 290 <= seen[1] <= 510  # binomial(800, 1/2): 7+ sigma away otherwise
 
 
 def _answer_single(system_keys, physician_keys, hr_plaintext, score_plaintext=10):
     pk, share_a, share_b = system_keys
     pk_d, _ = physician_keys
     bounds = encrypt_bounds(pk, LOW, HIGH, THRESHOLD)
-    reading = cmp.EncryptedReading(encrypt(pk, hr_plaintext), encrypt(pk, score_plaintext))
+    reading = encrypted_reading(pk, (hr_plaintext, score_plaintext))
     prepared = cmp.prepare_reading(pk, pk_d, reading, bounds, NoisePool(pk_d).take)
     pack = cmp.a3_pack(pk, prepared.slots, NoisePool(pk).take())
     return cmp.b_answer_pack(
@@ -139,7 +163,7 @@ def test_a_malicious_value_spoils_at_most_its_own_reading(system_keys, physician
                 cmp.prepare_reading(
                     pk,
                     pk_d,
-                    cmp.EncryptedReading(encrypt(pk, h), encrypt(pk, s)),
+                    encrypted_reading(pk, (h, s)),
                     bounds,
                     NoisePool(pk_d).take,
                 )
@@ -171,7 +195,7 @@ def test_slot_width_matches_design():
     p = ComparisonParams()
     assert p.slot_bits == p.sigma + p.diff_bits + 4 + p.guard_bits
     assert p.sigma >= 80 and p.guard_bits >= 40
-    assert p.slots_per_ciphertext(2**2047) == 14  # 4 readings per ciphertext at 2048 bits
+    assert p.slots_per_ciphertext(2**2047) == 14  # 3 readings (4 slots each) at 2048 bits
 
 
 def test_blinding_repr_hides_the_coins():
@@ -181,18 +205,19 @@ def test_blinding_repr_hides_the_coins():
 def test_a_crafted_score_borrows_from_the_next_slot_so_packs_must_not_mix_patients(
     system_keys, physician_keys
 ):
-    """Why server A packs one patient's readings only: score = tau - 2^(k-1) makes
-    t3 = -r1 2^k + small, which keeps its own slot in band and subtracts A's secret r1
-    from the next slot, still in band. A victim one step inside its range, packed right
-    after the attacker, then gets a wrong bit in about half the packs."""
+    """Why server A packs one patient's readings only: a last-slot value (the rhythm
+    index) q = rho - 2^(k-1) makes t4 = -r1 2^k + small, which keeps its own slot in band
+    and subtracts A's secret r1 from the next slot, still in band. A victim one step
+    inside its range, packed right after the attacker, then gets a wrong bit in about
+    half the packs."""
     pk, share_a, share_b = system_keys
     pk_d, sk_d = physician_keys
     bounds = encrypt_bounds(pk, LOW, HIGH, THRESHOLD)
-    crafted_score = to_zn(THRESHOLD - (1 << (DEFAULT_PARAMS.slot_bits - 1)), pk.n)
+    crafted = to_zn(RHO - (1 << (DEFAULT_PARAMS.slot_bits - 1)), pk.n)
     wrong = 0
     for _ in range(40):
-        attacker = cmp.EncryptedReading(encrypt(pk, 800), encrypt(pk, crafted_score))
-        victim = cmp.EncryptedReading(encrypt(pk, LOW), encrypt(pk, 10))  # normal
+        attacker = encrypted_reading(pk, (800, 10, crafted))
+        victim = encrypted_reading(pk, (LOW, 10))  # normal
         prepared = [
             cmp.prepare_reading(pk, pk_d, r, bounds, NoisePool(pk_d).take)
             for r in (attacker, victim)

@@ -17,6 +17,7 @@ from protocol import zero_leakage as zl
 from protocol.encoding import to_zn
 from protocol.keys import combine_partial_decryptions
 from protocol.paillier import decrypt, encrypt, unsafe_encrypt_without_noise
+from tests.service_helpers import RHO, encrypted_bounds, encrypted_reading, expected_bit
 
 LOW, HIGH, THRESHOLD = 600, 1000, 5000  # 60.0-100.0 bpm, p >= 0.5 abnormal
 
@@ -26,15 +27,11 @@ def dgk_key():
     return dgk_key_for(1024)
 
 
-def expected_bit(hr: int, score: int, low: int, high: int, threshold: int) -> int:
-    return int(hr < low or hr > high or score >= threshold)
-
-
 def run(system_keys, physician_keys, dgk_key, values, bounds_values):
     pk = system_keys[0]
     pk_d, sk_d = physician_keys
-    bounds = cmp.EncryptedBounds(*(encrypt(pk, v) for v in bounds_values))
-    readings = [cmp.EncryptedReading(encrypt(pk, hr), encrypt(pk, s)) for hr, s in values]
+    bounds = encrypted_bounds(pk, bounds_values)
+    readings = [encrypted_reading(pk, v) for v in values]
     result = run_zero_leakage_checks_in_memory(system_keys, dgk_key, pk_d, readings, bounds)
     bits = [None if a is None else decrypt(sk_d, a) for a in result.answers]
     return bits, result
@@ -43,9 +40,12 @@ def run(system_keys, physician_keys, dgk_key, values, bounds_values):
 def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys, dgk_key):
     heart_rates = [0, *range(LOW - 2, LOW + 3), 800, *range(HIGH - 2, HIGH + 3), 32767]
     scores = [0, *range(THRESHOLD - 2, THRESHOLD + 3), 10000]
-    values = list(itertools.product(heart_rates, scores))
-    bits, _ = run(system_keys, physician_keys, dgk_key, values, (LOW, HIGH, THRESHOLD))
-    assert bits == [expected_bit(hr, s, LOW, HIGH, THRESHOLD) for hr, s in values]
+    rhythms = [0, RHO - 1, RHO, RHO + 1, 10000]
+    values = [(hr, s, 0) for hr, s in itertools.product(heart_rates, scores)]
+    values += [(hr, 10, q) for hr in (LOW - 1, LOW, 800, HIGH, HIGH + 1) for q in rhythms]
+    values += [(800, s, q) for s in (THRESHOLD - 1, THRESHOLD) for q in rhythms]
+    bits, _ = run(system_keys, physician_keys, dgk_key, values, (LOW, HIGH, THRESHOLD, RHO))
+    assert bits == [expected_bit(hr, s, LOW, HIGH, THRESHOLD, q, RHO) for hr, s, q in values]
     assert set(bits) == {0, 1}
 
 
@@ -56,13 +56,16 @@ def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys, d
     low=st.integers(0, 2**15 - 1),
     high=st.integers(0, 2**15 - 1),
     threshold=st.integers(0, 2**15 - 1),
+    q=st.integers(0, 2**15 - 1),
+    rho=st.integers(0, 2**15 - 1),
 )
 def test_bit_is_right_for_any_in_bound_values(
-    system_keys, physician_keys, dgk_key, hr, score, low, high, threshold
+    system_keys, physician_keys, dgk_key, hr, score, low, high, threshold, q, rho
 ):
     low, high = sorted((low, high))  # a range: the physician's tools refuse low > high
-    bits, _ = run(system_keys, physician_keys, dgk_key, [(hr, score)], (low, high, threshold))
-    assert bits == [expected_bit(hr, score, low, high, threshold)]
+    bounds = (low, high, threshold, rho)
+    bits, _ = run(system_keys, physician_keys, dgk_key, [(hr, score, q)], bounds)
+    assert bits == [expected_bit(hr, score, low, high, threshold, q, rho)]
 
 
 def _shares_in_plain(dgk_key, differences, masks, params):
@@ -89,23 +92,24 @@ def test_bitwise_comparison_is_exact_for_every_difference_and_edge_mask(dgk_key)
 
 def test_abnormal_bit_does_not_say_which_check_failed(system_keys, physician_keys, dgk_key):
     too_slow, too_fast, cnn, normal = (400, 100), (1500, 100), (800, 9000), (800, 100)
+    irregular, not_judged = (800, 100, 4000), (800, 100, 0)
     bits, _ = run(
         system_keys,
         physician_keys,
         dgk_key,
-        [too_slow, too_fast, cnn, normal],
-        (LOW, HIGH, THRESHOLD),
+        [too_slow, too_fast, cnn, normal, irregular, not_judged],
+        (LOW, HIGH, THRESHOLD, RHO),
     )
-    assert bits == [1, 1, 1, 0]
+    assert bits == [1, 1, 1, 0, 1, 0]
 
 
-@pytest.mark.parametrize("bad", [-(2**80), 2**60, 2**200, 2**1000])
+@pytest.mark.parametrize("bad", [-(2**80), 2**60, 2**400, 2**1000])
 def test_guard_bits_catch_a_value_beyond_the_mask_range(system_keys, bad):
     """A value whose difference exceeds the mask's range (|d| >~ 2^(l+1+kappa)) sets guard
     bits or bits above the last slot: B refuses the pack."""
     pk, share_a, share_b = system_keys
-    bounds = cmp.EncryptedBounds(*(encrypt(pk, v) for v in (LOW, HIGH, THRESHOLD)))
-    reading = cmp.EncryptedReading(encrypt(pk, to_zn(bad, pk.n)), encrypt(pk, 10))
+    bounds = encrypted_bounds(pk, (LOW, HIGH, THRESHOLD))
+    reading = encrypted_reading(pk, (to_zn(bad, pk.n), 10))
     differences = list(cmp.a1_differences(pk, reading, bounds))
     masks = zl.draw_masks(len(differences))
     pack = zl.a2_mask_and_pack(pk, differences, masks, 1)
@@ -140,14 +144,14 @@ def test_out_of_bound_value_within_the_mask_range_stays_in_its_slots(
 
 
 def test_a_crafted_value_can_carry_into_the_next_slot(system_keys):
-    """Why a pack holds one patient's readings only (docs/zero-leakage.md): hr = 2^200 + c
+    """Why a pack holds one patient's readings only (docs/zero-leakage.md): hr = 2^295 + c
     leaves its own slots looking honest and adds a carry to the slot above, which B cannot
     tell from an honest value. Packed beside another patient's reading, that would be
     someone else's z."""
     pk, share_a, share_b = system_keys
-    bounds = cmp.EncryptedBounds(*(encrypt(pk, v) for v in (LOW, HIGH, THRESHOLD)))
-    crafted = cmp.EncryptedReading(encrypt(pk, 2**200 + 7), encrypt(pk, 10))
-    victim = cmp.EncryptedReading(encrypt(pk, 800), encrypt(pk, 10))
+    bounds = encrypted_bounds(pk, (LOW, HIGH, THRESHOLD))
+    crafted = encrypted_reading(pk, (2**295 + 7, 10))
+    victim = encrypted_reading(pk, (800, 10))
     differences = [
         *cmp.a1_differences(pk, crafted, bounds),
         *cmp.a1_differences(pk, victim, bounds),
@@ -155,8 +159,8 @@ def test_a_crafted_value_can_carry_into_the_next_slot(system_keys):
     masks = zl.draw_masks(len(differences))
     pack = zl.a2_mask_and_pack(pk, differences, masks, 1)
     zs = zl.b1_open_pack(share_b, pk, pack, share_a.partial_decrypt(pack), len(differences))
-    honest_z = LOW - 800 - 1 + 2**15 + masks.masks[3]
-    assert zs[3] != honest_z  # the victim's first check was shifted, undetected
+    honest_z = LOW - 800 - 1 + 2**15 + masks.masks[4]
+    assert zs[4] != honest_z  # the victim's first check was shifted, undetected
 
 
 def test_pack_overflow_and_count_mismatches_are_refused(system_keys, dgk_key):
@@ -170,7 +174,7 @@ def test_pack_overflow_and_count_mismatches_are_refused(system_keys, dgk_key):
         zl.a3_bitwise_terms(dgk_key.public, [1] * 5, zl.draw_masks(1))
     with pytest.raises(ValueError, match="per check"):
         zl.b3_zero_test(dgk_key, [1] * 5)
-    with pytest.raises(ValueError, match="three shares"):
+    with pytest.raises(ValueError, match="4 shares"):
         zl.b4_pick_answers([], [0, 1, 0])
 
 
@@ -178,24 +182,22 @@ def test_slot_layout_matches_the_design():
     p = zl.ZeroLeakageParams()
     assert p.mask_bits == p.value_bits + 1 + p.kappa and p.kappa >= 40
     assert p.slot_bits == p.value_bits + 2 + p.kappa + p.guard_bits
-    assert p.slots_per_ciphertext(2**2047) == 21  # 7 readings per ciphertext at 2048 bits
+    assert p.slots_per_ciphertext(2**2047) == 21  # 5 readings (4 checks each) at 2048 bits
     assert "masks" not in repr(zl.draw_masks(3)).replace("secret masks", "")
 
 
 # B's view ----------------------------------------------------------------------------
 
 
-def _b_view(system_keys, dgk_key, hr: int, score: int, readings: int):
+def _b_view(system_keys, dgk_key, hr: int, score: int, readings: int, q: int = 0):
     """Real a1, a2, joint decryption, b2, a3, b3 for ``readings`` copies of one reading:
     what B sees per check (z and u). Inputs encrypted without noise: B's opened values do
     not depend on it, and it keeps many trials affordable."""
     pk, share_a, share_b = system_keys
     bounds = cmp.EncryptedBounds(
-        *(unsafe_encrypt_without_noise(pk, v) for v in (LOW, HIGH, THRESHOLD))
+        *(unsafe_encrypt_without_noise(pk, v) for v in (LOW, HIGH, THRESHOLD, RHO))
     )
-    reading = cmp.EncryptedReading(
-        unsafe_encrypt_without_noise(pk, hr), unsafe_encrypt_without_noise(pk, score)
-    )
+    reading = cmp.EncryptedReading(*(unsafe_encrypt_without_noise(pk, v) for v in (hr, score, q)))
     per_pack = zl.readings_per_pack(pk)
     masked, shares = [], []
     for start in range(0, readings, per_pack):
@@ -222,13 +224,13 @@ def test_b_view_is_independent_of_the_data(system_keys, dgk_key):
     the bounds): B's shares are fair coins in both, and no feature of z tells them apart
     (plug-in mutual information ~ 0). The same estimator on the baseline's view finds
     the distance's order of magnitude, so the check has the power to fail."""
-    trials = 120  # readings per data set, 3 checks each
-    far = _b_view(system_keys, dgk_key, 20, 9999, trials)  # d ~ +580, -1000, +4999
-    near = _b_view(system_keys, dgk_key, LOW, THRESHOLD - 1, trials)  # d = -1, -401, -1
+    trials = 120  # readings per data set, 4 checks each
+    far = _b_view(system_keys, dgk_key, 20, 9999, trials, 9999)  # d ~ +580, -1000, +4999, +8499
+    near = _b_view(system_keys, dgk_key, LOW, THRESHOLD - 1, trials, RHO - 1)  # -1, -401, -1, -1
     for _, shares in (far, near):
         ones = Counter(shares)[1]
-        assert 3 * trials / 2 - 60 <= ones <= 3 * trials / 2 + 60  # > 6 sigma otherwise
-    labels = [0] * (3 * trials) + [1] * (3 * trials)
+        assert 4 * trials / 2 - 70 <= ones <= 4 * trials / 2 + 70  # > 6 sigma otherwise
+    labels = [0] * (4 * trials) + [1] * (4 * trials)
     views = far[0] + near[0]
     shares = far[1] + near[1]
     for feature in range(3):
@@ -239,11 +241,11 @@ def test_b_view_is_independent_of_the_data(system_keys, dgk_key):
     # the zero-leakage view through the bench's estimator: no information about |d|
     distances = [
         d
-        for hr, s in ((20, 9999), (LOW, THRESHOLD - 1))
-        for d in (LOW - hr - 1, hr - HIGH - 1, s - THRESHOLD)
+        for hr, s, q in ((20, 9999, 9999), (LOW, THRESHOLD - 1, RHO - 1))
+        for d in (LOW - hr - 1, hr - HIGH - 1, s - THRESHOLD, q - RHO)
         for _ in range(trials)
     ]
-    by_check = [far[0][i::3] for i in range(3)] + [near[0][i::3] for i in range(3)]
+    by_check = [far[0][i::4] for i in range(4)] + [near[0][i::4] for i in range(4)]
     centred = [z - (1 << zl.DEFAULT_ZL_PARAMS.mask_bits) for group in by_check for z in group]
     assert estimate_leakage(centred, distances).mutual_information_bits < 0.05
 

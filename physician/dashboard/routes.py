@@ -30,6 +30,7 @@ from physician.dashboard.chart import abnormal_chart
 from physician.dashboard.config import DashboardConfig
 from physician.dashboard.live import LiveRelay
 from physician.dashboard.sessions import COOKIE_NAME, Session, SessionStore, set_cookie
+from signals.rhythm import DEFAULT_IRREGULARITY_THRESHOLD
 
 router = APIRouter()
 
@@ -255,18 +256,25 @@ def range_page(request: Request, state: State, session: SignedIn, patient_id: st
         "low": f"{DEFAULT_LOW_BPM:g}",
         "high": f"{DEFAULT_HIGH_BPM:g}",
         "threshold": f"{default_threshold():g}",
+        "irregularity": f"{DEFAULT_IRREGULARITY_THRESHOLD:g}",
     }
     return render(request, state, session, "range.html", patient=patient, values=values, errors={})
 
 
-def parse_range_form(low: str, high: str, threshold: str) -> tuple[dict[str, str], list[float]]:
-    """Check the three fields; returns (errors by field, parsed values)."""
+PROBABILITY_FIELDS = ("threshold", "irregularity")
+
+
+def parse_range_form(
+    low: str, high: str, threshold: str, irregularity: str
+) -> tuple[dict[str, str], list[float]]:
+    """Check the four fields; returns (errors by field, parsed values)."""
     errors: dict[str, str] = {}
     parsed: list[float] = []
     for name, text, label in (
         ("low", low, "Lowest healthy heart rate"),
         ("high", high, "Highest healthy heart rate"),
         ("threshold", threshold, "Abnormality threshold"),
+        ("irregularity", irregularity, "Rhythm irregularity threshold"),
     ):
         try:
             value = float(text.strip().replace(",", "."))
@@ -276,9 +284,9 @@ def parse_range_form(low: str, high: str, threshold: str) -> tuple[dict[str, str
             errors[name] = f"{label} must be a number."
             parsed.append(math.nan)
             continue
-        if name == "threshold" and not 0.0 < value <= 1.0:
-            errors[name] = f"{label} must be a probability above 0 and at most 1."
-        elif name != "threshold" and not BPM_LIMITS[0] <= value <= BPM_LIMITS[1]:
+        if name in PROBABILITY_FIELDS and not 0.0 < value <= 1.0:
+            errors[name] = f"{label} must be above 0 and at most 1."
+        elif name not in PROBABILITY_FIELDS and not BPM_LIMITS[0] <= value <= BPM_LIMITS[1]:
             errors[name] = f"{label} must be between {BPM_LIMITS[0]:g} and {BPM_LIMITS[1]:g} bpm."
         parsed.append(value)
     if not errors and parsed[0] >= parsed[1]:
@@ -295,12 +303,13 @@ def save_range(
     low: Annotated[str, Form()] = "",
     high: Annotated[str, Form()] = "",
     threshold: Annotated[str, Form()] = "",
+    irregularity: Annotated[str, Form()] = "",
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
-    values = {"low": low, "high": high, "threshold": threshold}
+    values = {"low": low, "high": high, "threshold": threshold, "irregularity": irregularity}
     with server_a(state, session) as api:
         patient = _patient_or_404(api, state, patient_id)
-        errors, parsed = parse_range_form(low, high, threshold)
+        errors, parsed = parse_range_form(low, high, threshold, irregularity)
         if not same_token(session.csrf_token, csrf_token):
             errors["form"] = "The form had expired. Please check the values and save again."
         if not errors:

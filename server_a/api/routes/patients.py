@@ -21,7 +21,7 @@ from protocol.messages import (
 from server_a.api.deps import CurrentPhysician, OwnedPatient, ServicesDep
 from server_a.core.security import device_token_hash, new_device_token
 from server_a.results import homomorphic_tally, result_out
-from server_a.storage import Conflict
+from server_a.storage import Conflict, StoredRange
 from server_a.validation import InputRejected, check_system_ciphertexts
 
 router = APIRouter(tags=["patients"])
@@ -74,16 +74,25 @@ def list_patients(physician: CurrentPhysician, services: ServicesDep) -> list[Pa
 
 @router.put("/v1/patients/{patient_id}/range")
 def set_range(body: RangeIn, patient: OwnedPatient, services: ServicesDep) -> RangeOut:
-    """Store E(lo), E(hi), E(tau) (system key); pending readings are then compared."""
+    """Store E(lo), E(hi), E(tau), E(rho) (system key); pending readings are then compared."""
     try:
         check_system_ciphertexts(
             services.system_key,
             body.key_id,
-            {"low": body.low, "high": body.high, "threshold": body.threshold},
+            {
+                "low": body.low,
+                "high": body.high,
+                "threshold": body.threshold,
+                "irregularity_threshold": body.irregularity_threshold,
+            },
         )
     except InputRejected as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
-    when = services.storage.set_range(patient.id, body.key_id, body.low, body.high, body.threshold)
+    when = services.storage.set_range(
+        patient.id,
+        body.key_id,
+        StoredRange(body.low, body.high, body.threshold, body.irregularity_threshold),
+    )
     services.worker.wake()
     return RangeOut(patient_id=UUID(patient.id), updated_at=when)
 

@@ -24,7 +24,8 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)
 def submit_reading(
     body: ReadingIn, patient: LimitedDevice, services: ServicesDep, response: Response
 ) -> ReadingAccepted:
-    """Store E(hr), E(score) before answering; a replay with the same content gets 200."""
+    """Store E(hr), E(score), E(irregularity) before answering; a replay with the same
+    content gets 200."""
     if body.taken_at > now() + MAX_FUTURE_SKEW:
         # a reading dated ahead would stand as the patient's latest, hiding real ones
         raise HTTPException(
@@ -35,7 +36,11 @@ def submit_reading(
         check_system_ciphertexts(
             services.system_key,
             body.key_id,
-            {"heart_rate": body.heart_rate, "score": body.score},
+            {
+                "heart_rate": body.heart_rate,
+                "score": body.score,
+                "irregularity": body.irregularity,
+            },
         )
     except InputRejected as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
@@ -46,6 +51,7 @@ def submit_reading(
         taken_at=body.taken_at,
         heart_rate=body.heart_rate,
         score=body.score,
+        irregularity=body.irregularity,
     )
     try:
         _, created = services.storage.add_reading(new)

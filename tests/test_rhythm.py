@@ -1,0 +1,84 @@
+"""The irregularity index on real recordings: shipped CinC 2017 ECGs and a heart sound."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signals.audio import load_audio
+from signals.cardiac_input import analyse_rhythm, beat_times, load_cardiac
+from signals.heart_sound_rhythm import rhythm_of_heart_sounds
+from signals.rhythm import (
+    DEFAULT_IRREGULARITY_THRESHOLD,
+    MIN_INTERVALS,
+    RhythmEstimate,
+    rhythm_from_beats,
+    rhythm_from_intervals,
+)
+
+ECG_DIR = Path(__file__).resolve().parent.parent / "device" / "samples" / "ecg"
+HEART_SOUND = ECG_DIR.parent / "a0018.wav"
+
+
+def _labels() -> dict[str, str]:
+    with (ECG_DIR / "REFERENCE.csv").open(newline="") as fh:
+        return {row[0]: row[1] for row in csv.reader(fh) if row}
+
+
+@pytest.mark.parametrize("name", sorted(_labels()))
+def test_shipped_af_is_irregular_and_normal_regular(name: str) -> None:
+    est = analyse_rhythm(load_cardiac(ECG_DIR / f"{name}.hea"))
+    assert est.index is not None, est.reason
+    assert 0.0 <= est.index <= 1.0
+    assert est.irregular is (_labels()[name] == "A"), est
+
+
+def test_a_regular_and_an_irregular_record_share_a_heart_rate() -> None:
+    """The shipped pair A00004 (AF) / A00006 (N) lie within 10 bpm (the README's rule)."""
+    af = analyse_rhythm(load_cardiac(ECG_DIR / "A00004.hea"))
+    normal = analyse_rhythm(load_cardiac(ECG_DIR / "A00006.hea"))
+    assert af.bpm is not None and normal.bpm is not None
+    assert abs(af.bpm - normal.bpm) <= 10.0
+    assert af.irregular and not normal.irregular
+
+
+def test_index_on_a_short_window_of_real_beats() -> None:
+    """A 10 s streaming window still gets judged, and the same way as the whole record."""
+    for name, label in _labels().items():
+        beats = beat_times(load_cardiac(ECG_DIR / f"{name}.hea"))
+        window = rhythm_from_beats(beats[(beats >= 0.0) & (beats < 10.0)])
+        assert window.intervals >= MIN_INTERVALS
+        assert window.irregular is (label == "A"), (name, window)
+
+
+def test_implausible_intervals_are_not_judged() -> None:
+    beats = beat_times(load_cardiac(ECG_DIR / "A00006.hea"))
+    intervals = np.diff(beats)
+    noisy = intervals.copy()
+    noisy[::3] = 0.1  # a third of the intervals impossibly short: noise, not rhythm
+    est = rhythm_from_intervals(noisy)
+    assert est.index is None and "outside" in est.reason
+    few = rhythm_from_intervals(intervals[: MIN_INTERVALS - 1])
+    assert few.index is None and "too few" in few.reason
+    assert rhythm_from_beats([]) == RhythmEstimate(None, 0, None, "too few beats (0)")
+
+
+def test_bad_interval_input_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="one-dimensional"):
+        rhythm_from_intervals([[0.8, 0.9], [0.8, 0.9]])
+    with pytest.raises(ValueError, match="numbers"):
+        rhythm_from_intervals(["fast", "slow"])
+
+
+def test_threshold_is_the_literature_value() -> None:
+    assert DEFAULT_IRREGULARITY_THRESHOLD == 0.1  # Dash et al. 2009
+
+
+def test_heart_sound_sample_gets_an_estimate() -> None:
+    est = rhythm_of_heart_sounds(load_audio(HEART_SOUND), 2000)
+    assert isinstance(est, RhythmEstimate)
+    assert est.index is not None and 0.0 <= est.index <= 1.0
+    assert est.bpm is not None and 40.0 < est.bpm < 150.0
