@@ -106,22 +106,30 @@ threshold because of missed or extra S1 (docs/rhythm.md), an alarm rate no physi
 could use. ECG and PPG beats are sent."""
 
 
-def _heart_sound_rhythm(signal: Signal, rate: int) -> tuple[float | None, str]:
-    """What the device sends for the rhythm of heart sounds (None: not judged), and why."""
-    from signals.heart_sound_rhythm import rhythm_of_heart_sounds
+def _heart_sound_rhythm(
+    signal: Signal, rate: int
+) -> tuple[npt.NDArray[np.int64] | None, float | None, str]:
+    """The recording's segmenter states (None if it has none), what the device sends for
+    its rhythm (None: not judged), and why."""
+    from signals.heart_sound_rhythm import heart_sound_states, rhythm_of_states
 
     try:
-        rhythm = rhythm_of_heart_sounds(signal, rate)
+        states = heart_sound_states(signal, rate)
     except ValueError as exc:
-        return None, str(exc)
+        return None, None, str(exc)
+    rhythm = rhythm_of_states(states)
     if rhythm.index is None:
-        return None, rhythm.reason
+        return states, None, rhythm.reason
     if not SEND_HEART_SOUND_RHYTHM:
-        return None, (
-            f"heart sounds: S1-S1 index {rhythm.index:.3f}, shown only; heart sounds are "
-            "too unreliable for a rhythm alarm, record ECG or PPG for that"
+        return (
+            states,
+            None,
+            (
+                f"heart sounds: S1-S1 index {rhythm.index:.3f}, shown only; heart sounds are "
+                "too unreliable for a rhythm alarm, record ECG or PPG for that"
+            ),
         )
-    return rhythm.index, ""
+    return states, rhythm.index, ""
 
 
 def analyse_signal(
@@ -142,15 +150,16 @@ def analyse_signal(
     from signals.heart_rate import estimate_heart_rate, estimate_window
 
     duration = len(signal) / rate
+    # segmented once, for the rhythm and the score's cycle model
+    states, irregularity, rhythm_note = _heart_sound_rhythm(signal, rate)
     # The score does not need a heart rate: a recording too short or too poor for one
     # still gets its score here. It is shown on the device but not sent (see
     # docs/model.md, "Short recordings"): a reading without a rate cannot be range-checked.
     try:
-        score: float | None = default_scorer().score_recording(signal, rate)
+        score: float | None = default_scorer().score_recording(signal, rate, states)
         score_note = ""
     except (AudioError, ValueError) as exc:
         score, score_note = None, f"no score: {exc}"
-    irregularity, rhythm_note = _heart_sound_rhythm(signal, rate)
     try:
         if window:
             estimate = estimate_window(signal, rate, start_s=start_s)
@@ -207,8 +216,6 @@ def load_recording(
             signal, working_rate = load(path)
             as_float = signal.astype(np.float64)
             return CardiacRecording("heart_sound", as_float, working_rate, os.fspath(path))
-        if found not in (None, "ecg", "ppg"):
-            raise InputError(f"--signal {found!r}: not one of heart_sound, ecg, ppg")
         return load_cardiac(Path(path), cast("SignalKind | None", found), rate)
     except SignalFileError as exc:
         raise InputError(f"bad recording: {exc}") from None

@@ -45,12 +45,11 @@ from signals.cardiac_input import (
     beat_times,
     load_cardiac,
 )
-from signals.heart_sound_rhythm import s1_times
+from signals.heart_sound_rhythm import rhythm_of_states, s1_times
 from signals.rhythm import (
     DEFAULT_IRREGULARITY_THRESHOLD,
     RhythmEstimate,
     gated_rhythm,
-    rhythm_from_beats,
 )
 from signals.segmentation import segment
 
@@ -295,11 +294,10 @@ def evaluate_heart_sounds(directory: Path, limit: int | None) -> dict[str, Any]:
                 idx.append(None)
                 continue
             states = segment(x)
-            found = s1_times(states)
-            e, t = interval_errors(found, _truth_s1(mat, states.size))
+            e, t = interval_errors(s1_times(states), _truth_s1(mat, states.size))
             errs += e
             n_true += t
-            idx.append(rhythm_from_beats(found).index)
+            idx.append(rhythm_of_states(states).index)
         out["sets"][ann_dir.name] = _hs_summary(errs, n_true, idx)
         all_err += errs
         all_idx += idx

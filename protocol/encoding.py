@@ -50,11 +50,15 @@ def decode_heart_rate(tenths: int) -> float:
     return tenths / HEART_RATE_SCALE
 
 
+def _unit_interval(value: float, scale: int, name: str, what: str) -> int:
+    if not 0.0 <= value <= 1.0:
+        raise BoundError(f"{name}={value!r} is not {what}")
+    return _fixed(value, scale, name)
+
+
 def encode_score(probability: float, name: str = "abnormality score") -> int:
     """CNN probability in [0, 1] -> round(p * 10^4), bound-checked."""
-    if not 0.0 <= probability <= 1.0:
-        raise BoundError(f"{name}={probability!r} is not a probability in [0, 1]")
-    return _fixed(probability, SCORE_SCALE, name)
+    return _unit_interval(probability, SCORE_SCALE, name, "a probability in [0, 1]")
 
 
 def decode_score(fixed: int) -> float:
@@ -64,11 +68,4 @@ def decode_score(fixed: int) -> float:
 
 def encode_irregularity(index: float, name: str = "irregularity index") -> int:
     """Rhythm irregularity index in [0, 1] -> round(q * 10^4), bound-checked."""
-    if not 0.0 <= index <= 1.0:
-        raise BoundError(f"{name}={index!r} is not in [0, 1]")
-    return _fixed(index, IRREGULARITY_SCALE, name)
-
-
-def decode_irregularity(fixed: int) -> float:
-    """round(q * 10^4) -> q."""
-    return fixed / IRREGULARITY_SCALE
+    return _unit_interval(index, IRREGULARITY_SCALE, name, "in [0, 1]")

@@ -94,12 +94,10 @@ def _read_wfdb(path: Path, header_only: bool) -> Any:
     base = _record_base(path)
     read = wfdb.rdheader if header_only else wfdb.rdrecord
     if base.suffix.lower() == ".edf":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(action="ignore"):
             return read_edf(str(base))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(action="ignore"):
             return read(str(base))
     except ValueError:
         pass
@@ -113,8 +111,7 @@ def _read_wfdb(path: Path, header_only: bool) -> Any:
             fields = line.split()
             if fields and not line.startswith("#") and (base.parent / fields[0]).is_file():
                 shutil.copy(base.parent / fields[0], Path(tmp) / fields[0])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(action="ignore"):
             return read(str(copy))
 
 
@@ -306,8 +303,7 @@ def beat_times(recording: CardiacRecording, method: str | None = None) -> FloatA
 
     rate = recording.rate
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(action="ignore"):
             if recording.kind == "ecg":
                 how = method or "neurokit"
                 clean = nk.ecg_clean(recording.signal, sampling_rate=rate, method=how)

@@ -134,10 +134,17 @@ def _periodicity(x: FloatArray) -> float:
     return float(acf[lo:hi].max()) if hi > lo else float("nan")
 
 
-def recording_features(signal: npt.ArrayLike) -> FloatArray:
-    """The features of one 2 kHz recording, in :func:`feature_names` order (NaN: unknown)."""
+def recording_features(
+    signal: npt.ArrayLike, states: npt.NDArray[np.int64] | None = None
+) -> FloatArray:
+    """The features of one 2 kHz recording, in :func:`feature_names` order (NaN: unknown).
+
+    ``states``: the segmenter's states of this very signal when the caller already has
+    them (the device segments once for the score and the rhythm); else segmented here.
+    """
     x = np.asarray(signal, dtype=np.float64)
-    states = segment(x, RATE)
+    if states is None:
+        states = segment(x, RATE)
     power = _band_frame_power(x, states.size)
     eps = 1e-8 * power.mean(axis=1) + 1e-20  # per band, the same in every state
     runs = _runs(states)

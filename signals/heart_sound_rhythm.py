@@ -32,6 +32,34 @@ def s1_times(states: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     return np.asarray((starts[whole] + stops[whole]) / 2.0 / FEATURE_RATE, dtype=np.float64)
 
 
+def heart_sound_states(signal: npt.NDArray[np.floating], rate: int) -> npt.NDArray[np.int64] | None:
+    """The segmenter's states of a recording at 2 kHz; None when too short or not finite.
+
+    The same states as the abnormality score's cycle model computes for this signal, so
+    the device segments once for both (``AbnormalityScorer.score_recording(states=)``).
+
+    Raises:
+        ValueError: not a one-dimensional signal or a non-positive rate.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"heart sounds must be one channel, got shape {x.shape}")
+    if rate <= 0:
+        raise ValueError(f"sample rate must be positive, got {rate}")
+    if rate != WORKING_RATE:
+        x = resample(x.astype(np.float32), rate, WORKING_RATE).astype(np.float64)
+    if x.size < MIN_SECONDS * WORKING_RATE or not np.isfinite(x).all():
+        return None
+    return segment(x, WORKING_RATE)
+
+
+def rhythm_of_states(states: npt.NDArray[np.int64] | None) -> RhythmEstimate:
+    """Irregularity index from the S1-S1 intervals of a state sequence (None: too short)."""
+    if states is None:
+        return RhythmEstimate(None, 0, None, "recording too short or not finite")
+    return rhythm_from_beats(s1_times(states))
+
+
 def rhythm_of_heart_sounds(signal: npt.NDArray[np.floating], rate: int) -> RhythmEstimate:
     """Irregularity index of a heart-sound recording from its S1-S1 intervals.
 
@@ -45,13 +73,4 @@ def rhythm_of_heart_sounds(signal: npt.NDArray[np.floating], rate: int) -> Rhyth
     Raises:
         ValueError: not a one-dimensional signal or a non-positive rate.
     """
-    x = np.asarray(signal, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError(f"heart sounds must be one channel, got shape {x.shape}")
-    if rate <= 0:
-        raise ValueError(f"sample rate must be positive, got {rate}")
-    if rate != WORKING_RATE:
-        x = resample(x.astype(np.float32), rate, WORKING_RATE).astype(np.float64)
-    if x.size < MIN_SECONDS * WORKING_RATE or not np.isfinite(x).all():
-        return RhythmEstimate(None, 0, None, "recording too short or not finite")
-    return rhythm_from_beats(s1_times(segment(x, WORKING_RATE)))
+    return rhythm_of_states(heart_sound_states(signal, rate))

@@ -93,6 +93,17 @@ def _trimmed_nrmssd(intervals: FloatArray, plausible: npt.NDArray[np.bool_]) -> 
     return rmssd / float(intervals[keep].mean())
 
 
+def _seconds(values: ArrayLike, what: str) -> FloatArray:
+    """A one-dimensional float array of ``what`` (seconds), or ValueError naming it."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be numbers in seconds ({exc})") from None
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be one-dimensional, got shape {array.shape}")
+    return array
+
+
 def rhythm_from_intervals(intervals_s: ArrayLike) -> RhythmEstimate:
     """Irregularity index of consecutive beat intervals (seconds), behind a quality gate.
 
@@ -105,12 +116,7 @@ def rhythm_from_intervals(intervals_s: ArrayLike) -> RhythmEstimate:
     Raises:
         ValueError: the input is not a one-dimensional sequence of numbers.
     """
-    try:
-        intervals = np.asarray(intervals_s, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"beat intervals must be numbers in seconds ({exc})") from None
-    if intervals.ndim != 1:
-        raise ValueError(f"beat intervals must be one-dimensional, got shape {intervals.shape}")
+    intervals = _seconds(intervals_s, "beat intervals")
     plausible = np.isfinite(intervals) & (intervals >= MIN_INTERVAL_S)
     plausible &= intervals <= MAX_INTERVAL_S
     n_ok = int(plausible.sum())
@@ -146,12 +152,7 @@ def rhythm_from_beats(beat_times_s: ArrayLike) -> RhythmEstimate:
     Raises:
         ValueError: the input is not a one-dimensional sequence of numbers.
     """
-    try:
-        beats = np.asarray(beat_times_s, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"beat times must be numbers in seconds ({exc})") from None
-    if beats.ndim != 1:
-        raise ValueError(f"beat times must be one-dimensional, got shape {beats.shape}")
+    beats = _seconds(beat_times_s, "beat times")
     beats = np.sort(beats[np.isfinite(beats)])
     if beats.size < 2:
         return RhythmEstimate(None, 0, None, f"too few beats ({beats.size})")

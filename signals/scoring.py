@@ -150,13 +150,18 @@ class AbnormalityScorer:
         probs = self._session.run([self._output], {self._input: feats})[0]
         return np.asarray(probs, dtype=np.float32).reshape(-1)
 
-    def score_recording(self, signal: npt.ArrayLike, rate: int) -> float:
+    def score_recording(
+        self, signal: npt.ArrayLike, rate: int, states: npt.NDArray[np.int64] | None = None
+    ) -> float:
         """Recording score in [0, 1]: the mean window probability, fused with the cycle
         model's probability when there is one.
 
         Args:
             signal: mono samples (full scale 1.0), at least 2 s.
             rate: sample rate in Hz.
+            states: the segmenter's states of the signal at 2 kHz, when the caller has
+                them already (:func:`signals.heart_sound_rhythm.heart_sound_states`);
+                else the cycle model segments it.
 
         Returns:
             Score; ``>= self.threshold`` means abnormal.
@@ -168,7 +173,7 @@ class AbnormalityScorer:
         cnn = float(np.mean(self._window_probabilities(x)))
         if self.cycle_model is None:
             return cnn
-        return fuse(cnn, self.cycle_model.probability(recording_features(x)))
+        return fuse(cnn, self.cycle_model.probability(recording_features(x, states)))
 
     def is_abnormal(self, score: float) -> bool:
         """Whether a recording score is over the validation-chosen threshold."""

@@ -58,6 +58,21 @@ def test_scores_real_recording(scorer: AbnormalityScorer) -> None:
     assert isinstance(scorer.is_abnormal(score), bool)
 
 
+@pytest.mark.parametrize("rate", [RATE, 4000])
+def test_states_segmented_once_for_rhythm_give_the_same_score(
+    scorer: AbnormalityScorer, rate: int
+) -> None:
+    """The device hands the rhythm's segmentation to the score (one HSMM pass, not two):
+    the score must be the one the cycle model gets segmenting the signal itself."""
+    from signals.audio import resample
+    from signals.heart_sound_rhythm import heart_sound_states
+
+    signal = resample(load_audio(_real_recording()), RATE, rate)
+    states = heart_sound_states(signal, rate)
+    assert states is not None
+    assert scorer.score_recording(signal, rate, states) == scorer.score_recording(signal, rate)
+
+
 def test_window_scores_match_direct_onnx_run(scorer: AbnormalityScorer) -> None:
     import onnxruntime as ort
 
