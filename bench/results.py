@@ -68,7 +68,10 @@ class KeySizeResults:
 
         burst = [t.readings_per_s for t in self.throughput if t.prefilled]
         sustained = [t.readings_per_s for t in self.throughput if not t.prefilled]
-        wire = {f"{w.direction} ({w.note})": round(w.bytes_per_reading, 1) for w in self.wire}
+        wire = {
+            f"{w.direction} {w.message} ({w.note})": round(w.bytes_per_reading, 1)
+            for w in self.wire
+        }
         unbatched = [w for w in self.wire if "1 reading" in w.note or "readings" not in w.note]
         summary: dict[str, Any] = {
             "key_bits": self.key_bits,

@@ -6,9 +6,13 @@ Bodies are built with the shared pydantic models from real ciphertexts of this k
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from pydantic import BaseModel
 
 from bench import pipeline as pl
 from bench.keys import BenchKeys
@@ -18,6 +22,7 @@ from protocol.ciphertext import encode_ciphertext
 from protocol.modes.baseline import BaselineA, BaselineB
 from protocol.modes.memory import jobs_for
 from protocol.paillier import encrypt, key_id
+from protocol.transport import InMemoryTransport, Response, Route
 
 
 @dataclass(frozen=True)
@@ -37,18 +42,33 @@ class WireRow:
     note: str
 
 
-def _compare_bodies(keys: BenchKeys, readings: int) -> tuple[int, int]:
-    """The baseline mode's request for one pack of ``readings`` and B's answer."""
+class _RecordingTransport(InMemoryTransport):
+    """B in this process; each call's request and answer body size, in call order."""
+
+    def __init__(self, routes: Mapping[str, Route]) -> None:
+        super().__init__(routes)
+        self.bodies: list[tuple[str, int, int]] = []
+
+    async def call(self, route: str, request: BaseModel, response_type: type[Response]) -> Response:
+        response = await super().call(route, request, response_type)
+        self.bodies.append((route, len(request.model_dump_json()), len(response.model_dump_json())))
+        return response
+
+
+def _exchange_bodies(keys: BenchKeys, readings: int) -> list[tuple[str, int, int]]:
+    """The baseline mode's calls to B for one pack of ``readings``: (route, request bytes,
+    answer bytes) each, as the services make them (B's partial decryption ahead)."""
     work = pl.make_workload(keys, readings)
     pools = pl.Pools.empty(keys)
     encrypted = [pl.device_encrypt(keys, p, pools) for p in work.plain]
-    prepared = BaselineA(keys.share_a, pools.a_noise).prepare(
-        jobs_for(encrypted, work.bounds, keys.pk_physician)
-    )
-    assert prepared.request is not None and len(prepared.packs) == 1
+    mode_a = BaselineA(keys.share_a, pools.a_noise)
+    prepared = mode_a.prepare(jobs_for(encrypted, work.bounds, keys.pk_physician))
+    assert len(prepared.packs) == 1
     mode_b = BaselineB(keys.share_b, keys.pk_physician.n.bit_length(), pools.b_noise)
-    response = mode_b.answer(prepared.request)
-    return len(prepared.request.model_dump_json()), len(response.model_dump_json())
+    transport = _RecordingTransport(mode_b.routes)
+    outcome = asyncio.run(mode_a.exchange(prepared, transport))
+    assert len(outcome.answers) == readings
+    return transport.bodies
 
 
 def measure_wire(keys: BenchKeys) -> list[WireRow]:
@@ -74,18 +94,15 @@ def measure_wire(keys: BenchKeys) -> list[WireRow]:
         result=encode_ciphertext(pk_d, encrypt(pk_d, 0)),
     )
     per_pack = cmp.readings_per_pack(pk)
-    single_request, single_response = _compare_bodies(keys, 1)
-    full_request, full_response = _compare_bodies(keys, per_pack)
-    return [
+    rows = [
         WireRow("device -> A", "ReadingIn", len(submit.model_dump_json()), "POST /v1/readings"),
         WireRow("A -> device", "ReadingAccepted", len(accepted.model_dump_json()), "202"),
-        WireRow("A -> B", "CompareRequest", single_request, "1 reading per pack"),
-        WireRow("B -> A", "CompareResponse", single_response, "1 reading per pack"),
-        WireRow(
-            "A -> B", "CompareRequest", full_request / per_pack, f"{per_pack} readings per pack"
-        ),
-        WireRow(
-            "B -> A", "CompareResponse", full_response / per_pack, f"{per_pack} readings per pack"
-        ),
-        WireRow("A -> physician", "ResultOut", len(result.model_dump_json()), "GET results / SSE"),
     ]
+    for readings, note in ((1, "1 reading per pack"), (per_pack, f"{per_pack} readings per pack")):
+        for route, request_bytes, answer_bytes in _exchange_bodies(keys, readings):
+            rows.append(WireRow("A -> B", route, request_bytes / readings, note))
+            rows.append(WireRow("B -> A", route, answer_bytes / readings, note))
+    rows.append(
+        WireRow("A -> physician", "ResultOut", len(result.model_dump_json()), "GET results / SSE")
+    )
+    return rows

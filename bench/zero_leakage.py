@@ -76,6 +76,8 @@ def run_zero_leakage_checks_in_memory(
     readings: Sequence[cmp.EncryptedReading],
     bounds: cmp.EncryptedBounds,
     noise: Callable[[PublicKey], int] = fresh_noise,
+    *,
+    pdec_ahead: bool = True,
 ) -> ZeroLeakageRun:
     """Range checks of ``readings`` against one patient's ``bounds`` in the zero-leakage mode.
 
@@ -90,12 +92,13 @@ def run_zero_leakage_checks_in_memory(
         readings: E(hr), E(score) per reading under the system key.
         bounds: the patient's E(lo), E(hi), E(tau).
         noise: r^N under a given key (a pool's ``take``); fresh by default.
+        pdec_ahead: B's partial decryption at the same time as A's (as the services do).
 
     Returns:
         Answers (Enc_pkD(bit) or None) in input order and per-party seconds.
     """
     _, share_a, share_b = system
-    mode_a = ZeroLeakageA(share_a, dgk_sk.public, noise)
+    mode_a = ZeroLeakageA(share_a, dgk_sk.public, noise, pdec_ahead=pdec_ahead)
     mode_b = ZeroLeakageB(share_b, dgk_sk, pk_physician.n.bit_length(), noise)
     jobs = jobs_for(readings, bounds, pk_physician)
     started = time.perf_counter()

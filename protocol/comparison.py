@@ -204,9 +204,12 @@ def readings_per_pack(pk: PublicKey, params: ComparisonParams = DEFAULT_PARAMS) 
     return params.slots_per_ciphertext(pk.n) // CHECKS_PER_READING
 
 
-def b1_open_pack(share_b: KeyShare, pk: PublicKey, pack: int, pdec1: int) -> int:
-    """Step b1: B's partial decryption combined with A's."""
-    return combine_partial_decryptions(pk, pdec1, share_b.partial_decrypt(pack))
+def b1_open_pack(
+    share_b: KeyShare, pk: PublicKey, pack: int, pdec1: int, pdec2: int | None = None
+) -> int:
+    """Step b1: B's partial decryption (computed now, or ahead: ``pdec2``) and A's combined."""
+    own = share_b.partial_decrypt(pack) if pdec2 is None else pdec2
+    return combine_partial_decryptions(pk, pdec1, own)
 
 
 def b2_read_signs(
@@ -248,16 +251,18 @@ def b_answer_pack(
     tables: Sequence[tuple[PublicKey, Sequence[int]]],
     noise: Callable[[PublicKey], int] = fresh_noise,
     params: ComparisonParams = DEFAULT_PARAMS,
+    pdec2: int | None = None,
 ) -> list[int]:
     """Steps b1-b3 for one pack holding ``len(tables)`` readings, in slot order.
 
-    ``noise(pk_D)`` supplies a never-used r^N under the physician's key (a pool's ``take``).
+    ``noise(pk_D)`` supplies a never-used r^N under the physician's key (a pool's ``take``);
+    ``pdec2``: B's partial decryption when computed ahead (``protocol.sealed_share``).
 
     Raises:
         SlotOutOfBand: see :func:`b2_read_signs`.
     """
     signs = b2_read_signs(
-        b1_open_pack(share_b, pk, pack, pdec1), CHECKS_PER_READING * len(tables), params
+        b1_open_pack(share_b, pk, pack, pdec1, pdec2), CHECKS_PER_READING * len(tables), params
     )
     answers = []
     for j, (pk_physician, table) in enumerate(tables):

@@ -17,7 +17,7 @@ from typing import Any
 
 import gmpy2
 
-from protocol.paillier import PublicKey, generate_keypair
+from protocol.paillier import PublicKey, generate_keypair, long_powmod
 
 
 class ShareError(ValueError):
@@ -47,7 +47,7 @@ class KeyShare:
 
     def partial_decrypt(self, ciphertext: int) -> int:
         """PDec_i(c) = c^SK_i mod N^2."""
-        return int(gmpy2.powmod(ciphertext, self.value, self.n * self.n))
+        return long_powmod(ciphertext, self.value, self.n * self.n)
 
     def to_json(self) -> dict[str, Any]:
         """For a 0600 key file; hex strings."""

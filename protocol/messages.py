@@ -26,6 +26,10 @@ MAX_KEY_BITS = 4096
 Ciphertext = Annotated[
     str, StringConstraints(min_length=4, max_length=1368, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
 ]
+# base64 of nonce + PDec_2 (as long as a ciphertext) + tag: protocol.sealed_share.
+SealedShare = Annotated[
+    str, StringConstraints(min_length=4, max_length=1404, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+]
 KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 Modulus = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{64,1024}$")]
 
@@ -72,10 +76,12 @@ class ReadingTable(Strict):
 
 
 class Pack(Strict):
-    """One packed ciphertext, A's partial decryption of it, and its readings' tables."""
+    """One packed ciphertext, A's partial decryption of it, B's own sealed one if A asked
+    for it ahead (``protocol.sealed_share``), and its readings' tables."""
 
     ciphertext: Ciphertext
     pdec1: Ciphertext
+    pdec2_sealed: SealedShare | None = None
     readings: list[ReadingTable] = Field(min_length=1, max_length=16)
 
 

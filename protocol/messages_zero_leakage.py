@@ -18,6 +18,7 @@ from protocol.messages import (
     Ciphertext,
     KeyId,
     PhysicianPublicKey,
+    SealedShare,
     Strict,
 )
 from protocol.params import ANSWER_TABLE_SIZE, CHECKS_PER_READING
@@ -34,10 +35,12 @@ DgkCiphertext = Annotated[
 
 
 class ZlPack(Strict):
-    """One packed ciphertext of masked differences, A's PDec_1 of it, its slot count."""
+    """One packed ciphertext of masked differences, A's PDec_1 of it, B's sealed PDec_2
+    if A asked for it ahead, its slot count."""
 
     ciphertext: Ciphertext
     pdec1: Ciphertext
+    pdec2_sealed: SealedShare | None = None
     slots: int = Field(ge=1, le=MAX_SLOTS_PER_PACK)
 
 

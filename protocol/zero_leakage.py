@@ -179,14 +179,17 @@ def b1_open_pack(
     pdec1: int,
     slot_count: int,
     params: ZeroLeakageParams = DEFAULT_ZL_PARAMS,
+    pdec2: int | None = None,
 ) -> list[int]:
-    """Step b1: combine the partial decryptions and split the k-bit slots z_j.
+    """Step b1: combine the partial decryptions and split the k-bit slots z_j (B's own
+    computed now, or ahead: ``pdec2``).
 
     Raises:
         SlotOutOfBand: a slot has a guard bit set (or bits are set above the last slot);
             A then re-runs the pack's readings one by one.
     """
-    packed = combine_partial_decryptions(pk, pdec1, share_b.partial_decrypt(pack))
+    own = share_b.partial_decrypt(pack) if pdec2 is None else pdec2
+    packed = combine_partial_decryptions(pk, pdec1, own)
     k = params.slot_bits
     if packed >> (k * slot_count):
         raise SlotOutOfBand("bits set above the last slot")

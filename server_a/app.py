@@ -49,7 +49,11 @@ def create_app(
         b_transport = make_b_transport(tls.client_context() if tls is not None else None)
     b_transport = a_metrics(registry, storage, b_transport)
     worker = ComparisonWorker(
-        settings, storage, broadcaster, NoisePoolCache(settings.noise_pool_size), b_transport
+        settings,
+        storage,
+        broadcaster,
+        NoisePoolCache(settings.noise_pool_size, scheme=settings.noise_scheme),
+        b_transport,
     )
     buckets = TokenBuckets(
         settings.device_rate_per_s, settings.device_burst, settings.max_tracked_devices

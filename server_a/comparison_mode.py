@@ -27,12 +27,14 @@ from server_a.storage import WorkItem
 
 @dataclass(frozen=True)
 class ModeSpec:
-    """Which mode, with SK1, B's DGK public key (zero-leakage) and the pack size cap."""
+    """Which mode, with SK1, B's DGK public key (zero-leakage), the pack size cap and
+    whether B's partial decryption runs at the same time as A's."""
 
     name: ModeName
     share: KeyShare
     dgk_public: dgk.DgkPublicKey | None
     readings_per_pack: int
+    pdec_ahead: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModeSpec:
@@ -42,13 +44,20 @@ class ModeSpec:
             settings.share,
             settings.dgk_public if zero_leakage else None,
             settings.readings_per_pack,
+            settings.pdec_ahead,
         )
 
     def build(self, noise: Noise) -> ModeA[Any]:
         """A's half, drawing r^N from ``noise``."""
         if self.dgk_public is not None:
-            return ZeroLeakageA(self.share, self.dgk_public, noise, self.readings_per_pack)
-        return BaselineA(self.share, noise, self.readings_per_pack)
+            return ZeroLeakageA(
+                self.share,
+                self.dgk_public,
+                noise,
+                self.readings_per_pack,
+                pdec_ahead=self.pdec_ahead,
+            )
+        return BaselineA(self.share, noise, self.readings_per_pack, pdec_ahead=self.pdec_ahead)
 
 
 RHYTHM_CHECK_OFF = (1 << DEFAULT_PARAMS.value_bits) - 1

@@ -14,17 +14,18 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from protocol.modes.base import Job, ModeA
+from protocol.paillier import NoiseScheme
 from server_a.comparison_mode import ModeSpec
 from service_common.noise import NoisePoolCache
 
 _mode: ModeA[Any] | None = None
 
 
-def init_process(spec: ModeSpec, noise_pool_size: int) -> None:
+def init_process(spec: ModeSpec, noise_pool_size: int, noise_scheme: NoiseScheme) -> None:
     """Initializer of the crypto process: its own mode, pools and filler thread."""
     global _mode
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    noise = NoisePoolCache(noise_pool_size)
+    noise = NoisePoolCache(noise_pool_size, scheme=noise_scheme)
     noise.start()
     noise.pool(spec.share.public_key)
     _mode = spec.build(noise.take)

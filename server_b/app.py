@@ -30,7 +30,9 @@ def comparison_mode(settings: Settings, noise: NoisePoolCache) -> ModeB:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build server B around ``settings`` (default: the environment, read once)."""
     settings = settings or get_settings()
-    noise = NoisePoolCache(settings.noise_pool_size, settings.noise_pool_keys)
+    noise = NoisePoolCache(
+        settings.noise_pool_size, settings.noise_pool_keys, settings.noise_scheme
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

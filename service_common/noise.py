@@ -9,18 +9,20 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from protocol.paillier import NoisePool, PublicKey, fresh_noise
+from protocol.paillier import NoisePool, NoiseScheme, PublicKey, fresh_noise
 
 
 class NoisePoolCache:
     """Pools keyed by modulus, least recently used evicted beyond ``max_keys``.
 
-    ``target == 0`` turns pooling off: every ``take`` computes fresh noise.
+    ``target == 0`` turns pooling off: every ``take`` computes fresh noise. ``scheme``:
+    how each r^N is drawn (``protocol.paillier.NoiseScheme``).
     """
 
-    def __init__(self, target: int = 32, max_keys: int = 64) -> None:
+    def __init__(self, target: int = 32, max_keys: int = 64, scheme: NoiseScheme = "full") -> None:
         self.target = target
         self.max_keys = max_keys
+        self.scheme: NoiseScheme = scheme
         self._pools: OrderedDict[int, NoisePool] = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -33,7 +35,7 @@ class NoisePoolCache:
         with self._lock:
             pool = self._pools.get(n)
             if pool is None:
-                pool = NoisePool(public_key, self.target)
+                pool = NoisePool(public_key, self.target, self.scheme)
                 self._pools[n] = pool
                 while len(self._pools) > self.max_keys:
                     self._pools.popitem(last=False)
@@ -45,7 +47,7 @@ class NoisePoolCache:
     def take(self, public_key: PublicKey) -> int:
         """One never-used r^N under ``public_key``."""
         if self.target <= 0:
-            return fresh_noise(public_key)
+            return fresh_noise(public_key, self.scheme)
         value = self.pool(public_key).take()
         self._wake.set()
         return value

@@ -9,6 +9,9 @@ on both servers. In zero-leakage mode B needs ``dgk_b.json`` (its DGK secret key
 and A ``dgk_public.json``, both in the server's key directory (or ``HRMON_DGK_KEY_FILE``),
 made once by ``hrmon setup --zero-leakage`` because DGK key generation takes a minute.
 A missing or weak file stops the server at start.
+
+``HRMON_NOISE_SCHEME`` = ``full`` (default) or ``djn``: how this server draws the r^N of
+its encryptions (``protocol.paillier.NoiseScheme``; docs/design.md, "Noise").
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pydantic_settings import BaseSettings
 
 from protocol.keys import KeyShare
 from protocol.modes import ModeName
+from protocol.paillier import NoiseScheme
 from service_common.key_dir import AB_SECRET, METRICS_TOKEN
 from service_common.keyfiles import load_secret, load_share
 from service_common.tls import TLS_CA, TlsFiles
@@ -53,6 +57,11 @@ class ServerSettings(BaseSettings):
     comparison_mode: ModeName = Field(
         default="baseline",
         validation_alias=AliasChoices("HRMON_COMPARISON_MODE", "comparison_mode"),
+    )
+    noise_scheme: NoiseScheme = Field(
+        default="full",
+        validation_alias=AliasChoices("HRMON_NOISE_SCHEME", "noise_scheme"),
+        description="how r^N is drawn: full (DCRA alone) or djn (short exponents)",
     )
     dgk_key_file: Path | None = Field(
         default=None, validation_alias=AliasChoices("HRMON_DGK_KEY_FILE", "dgk_key_file")

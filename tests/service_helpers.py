@@ -54,8 +54,10 @@ def compare_request(
     out = []
     for readings in packs:
         encrypted = [encrypted_reading(pk, values) for values in readings]
-        request = mode.prepare(jobs_for(encrypted, enc_bounds, pk_d)).request
-        assert request is not None and len(request.packs) == 1
+        prepared = mode.prepare(jobs_for(encrypted, enc_bounds, pk_d))
+        pdec1 = [encode_ciphertext(pk, share_a.partial_decrypt(c)) for c in prepared.ciphertexts]
+        request = mode.request_for(prepared, [(p, None) for p in pdec1])
+        assert len(request.packs) == 1
         out.extend(request.packs)
     return CompareRequest(
         system_key_id=key_id(pk),

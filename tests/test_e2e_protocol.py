@@ -24,6 +24,8 @@ from tests.service_helpers import (
 
 @pytest.fixture(scope="module")
 def servers_1024(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalServers, Path]]:
+    """Both servers drawing their noise by short exponents (the 2048-bit run below keeps
+    the default, full-size r^N): the exact bits hold under either setting."""
     root = tmp_path_factory.mktemp("e2e1024")
     key_dir = write_key_dir(root / "keys", system=system_key())
     with launch_servers(
@@ -31,6 +33,7 @@ def servers_1024(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loc
         database_url=f"sqlite:///{root / 'a.sqlite3'}",
         log_dir=root / "logs",
         insecure_test_keys=True,
+        env={"HRMON_NOISE_SCHEME": "djn"},
     ) as servers:
         yield servers, key_dir
 

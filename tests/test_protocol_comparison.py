@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import Counter
 
@@ -25,31 +26,39 @@ def encrypt_bounds(pk, low, high, threshold, irregularity_threshold=RHO):
     return encrypted_bounds(pk, (low, high, threshold, irregularity_threshold))
 
 
-def run_in_memory(system_keys, physician_keys, values, bounds_values):
+def run_in_memory(system_keys, physician_keys, values, bounds_values, *, ahead=True, scheme="full"):
     """Both halves of the baseline mode for many readings, packed as the servers pack them.
 
     ``values``: (hr, score) or (hr, score, irregularity); ``bounds_values``: 3 or 4."""
     pk, share_a, share_b = system_keys
     pk_d, sk_d = physician_keys
     bounds = encrypt_bounds(pk, *bounds_values)
-    mode_b = BaselineB(share_b, pk_d.n.bit_length(), fresh_noise)
+    noise = functools.partial(fresh_noise, scheme=scheme)
+    mode_a = BaselineA(share_a, noise, pdec_ahead=ahead)
+    mode_b = BaselineB(share_b, pk_d.n.bit_length(), noise)
     bits = []
     for start in range(0, len(values), 32):  # a request holds at most 64 packs
         readings = [encrypted_reading(pk, v) for v in values[start : start + 32]]
         jobs = jobs_for(readings, bounds, pk_d)
-        outcome, _ = compare_in_memory(BaselineA(share_a, fresh_noise), mode_b, jobs)
+        outcome, _ = compare_in_memory(mode_a, mode_b, jobs)
         bits += [decrypt(sk_d, decode_ciphertext(pk_d, a)) for a in answers_in_order(outcome, jobs)]
     return bits
 
 
-def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys):
+@pytest.mark.parametrize(
+    ("ahead", "scheme"),
+    [(True, "full"), (False, "full"), (True, "djn")],
+    ids=["pdec-ahead", "pdec-in-turn", "djn-noise"],
+)
+def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys, ahead, scheme):
     heart_rates = [0, *range(LOW - 2, LOW + 3), 800, *range(HIGH - 2, HIGH + 3), 32767]
     scores = [0, *range(THRESHOLD - 2, THRESHOLD + 3), 10000]
     rhythms = [0, RHO - 1, RHO, RHO + 1, 10000]
     values = [(hr, s, 0) for hr, s in itertools.product(heart_rates, scores)]
     values += [(hr, 10, q) for hr in (LOW - 1, LOW, 800, HIGH, HIGH + 1) for q in rhythms]
     values += [(800, s, q) for s in (THRESHOLD - 1, THRESHOLD) for q in rhythms]
-    bits = run_in_memory(system_keys, physician_keys, values, (LOW, HIGH, THRESHOLD, RHO))
+    bounds = (LOW, HIGH, THRESHOLD, RHO)
+    bits = run_in_memory(system_keys, physician_keys, values, bounds, ahead=ahead, scheme=scheme)
     expected = [expected_bit(hr, s, LOW, HIGH, THRESHOLD, q, RHO) for hr, s, q in values]
     assert bits == expected
     assert set(bits) == {0, 1}

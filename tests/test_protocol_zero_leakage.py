@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 from collections import Counter
@@ -16,7 +17,7 @@ from protocol import comparison as cmp
 from protocol import zero_leakage as zl
 from protocol.encoding import to_zn
 from protocol.keys import combine_partial_decryptions
-from protocol.paillier import decrypt, encrypt, unsafe_encrypt_without_noise
+from protocol.paillier import decrypt, encrypt, fresh_noise, unsafe_encrypt_without_noise
 from tests.service_helpers import RHO, encrypted_bounds, encrypted_reading, expected_bit
 
 LOW, HIGH, THRESHOLD = 600, 1000, 5000  # 60.0-100.0 bpm, p >= 0.5 abnormal
@@ -27,24 +28,37 @@ def dgk_key():
     return dgk_key_for(1024)
 
 
-def run(system_keys, physician_keys, dgk_key, values, bounds_values):
+def run(system_keys, physician_keys, dgk_key, values, bounds_values, **options):
     pk = system_keys[0]
     pk_d, sk_d = physician_keys
     bounds = encrypted_bounds(pk, bounds_values)
     readings = [encrypted_reading(pk, v) for v in values]
-    result = run_zero_leakage_checks_in_memory(system_keys, dgk_key, pk_d, readings, bounds)
+    result = run_zero_leakage_checks_in_memory(
+        system_keys, dgk_key, pk_d, readings, bounds, **options
+    )
     bits = [None if a is None else decrypt(sk_d, a) for a in result.answers]
     return bits, result
 
 
-def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys, dgk_key):
+@pytest.mark.parametrize(
+    ("ahead", "scheme"),
+    [(True, "full"), (False, "full"), (True, "djn")],
+    ids=["pdec-ahead", "pdec-in-turn", "djn-noise"],
+)
+def test_exact_bit_over_a_grid_around_every_bound(
+    system_keys, physician_keys, dgk_key, ahead, scheme
+):
     heart_rates = [0, *range(LOW - 2, LOW + 3), 800, *range(HIGH - 2, HIGH + 3), 32767]
     scores = [0, *range(THRESHOLD - 2, THRESHOLD + 3), 10000]
     rhythms = [0, RHO - 1, RHO, RHO + 1, 10000]
     values = [(hr, s, 0) for hr, s in itertools.product(heart_rates, scores)]
     values += [(hr, 10, q) for hr in (LOW - 1, LOW, 800, HIGH, HIGH + 1) for q in rhythms]
     values += [(800, s, q) for s in (THRESHOLD - 1, THRESHOLD) for q in rhythms]
-    bits, _ = run(system_keys, physician_keys, dgk_key, values, (LOW, HIGH, THRESHOLD, RHO))
+    noise = functools.partial(fresh_noise, scheme=scheme)
+    bounds = (LOW, HIGH, THRESHOLD, RHO)
+    bits, _ = run(
+        system_keys, physician_keys, dgk_key, values, bounds, noise=noise, pdec_ahead=ahead
+    )
     assert bits == [expected_bit(hr, s, LOW, HIGH, THRESHOLD, q, RHO) for hr, s, q in values]
     assert set(bits) == {0, 1}
 

@@ -195,9 +195,19 @@ def test_b_names_the_bad_field_and_serves_only_its_modes_routes(
 
 
 @pytest.mark.slow
-def test_end_to_end_real_processes_in_zero_leakage_mode(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},  # the defaults: full-size noise, B's partial decryption ahead
+        {"HRMON_NOISE_SCHEME": "djn", "HRMON_A_PDEC_AHEAD": "false"},
+    ],
+    ids=["defaults", "djn-noise-pdec-in-turn"],
+)
+def test_end_to_end_real_processes_in_zero_leakage_mode(
+    tmp_path: Path, options: dict[str, str]
+) -> None:
     """Two physicians, a patient each, readings around every bound, batched; both
-    servers as real uvicorn processes in zero-leakage mode."""
+    servers as real uvicorn processes in zero-leakage mode, under both settings."""
     from tests.service_helpers import system_key
 
     key_dir = write_key_dir(tmp_path / "keys", system=system_key())
@@ -210,7 +220,7 @@ def test_end_to_end_real_processes_in_zero_leakage_mode(tmp_path: Path) -> None:
         database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}",
         log_dir=tmp_path / "logs",
         insecure_test_keys=True,
-        env={"HRMON_COMPARISON_MODE": "zero-leakage"},
+        env={"HRMON_COMPARISON_MODE": "zero-leakage", **options},
     ) as servers:
         run_two_physicians(servers, key_dir, system_key()[0], physicians, False)
         with httpx.Client(base_url=servers.b_url) as http:

@@ -8,6 +8,7 @@ the one orchestration of a batch, out-of-band re-runs included.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,9 +16,17 @@ from typing import Any, Protocol, TypeVar
 
 from protocol import comparison as cmp
 from protocol import dgk
-from protocol.ciphertext import CiphertextError, decode_ciphertext
+from protocol.ciphertext import CiphertextError, decode_ciphertext, encode_ciphertext
+from protocol.keys import KeyShare
 from protocol.messages import PhysicianPublicKey
 from protocol.paillier import PublicKey, key_id
+from protocol.sealed_share import (
+    PARTIAL_DECRYPT,
+    PartialDecryptRequest,
+    PartialDecryptResponse,
+    SealError,
+    ShareSealer,
+)
 from protocol.transport import FieldError, PeerError, Route, Transport
 
 T = TypeVar("T")
@@ -162,6 +171,43 @@ def accept_answers(jobs: Sequence[Job], answers: Sequence[str], outcome: Outcome
         outcome.answers[job.reading_id] = text
 
 
+def _partial_decryptions(share: KeyShare, packs: Sequence[int]) -> list[str]:
+    return [encode_ciphertext(share.public_key, share.partial_decrypt(c)) for c in packs]
+
+
+async def partial_decryptions(
+    share: KeyShare,
+    packs: Sequence[int],
+    transport: Transport,
+    offload: Offload = inline,
+    *,
+    ahead: bool = True,
+) -> list[tuple[str, str | None]]:
+    """A's PDec_1 of each pack, with B's sealed PDec_2 of it when ``ahead``.
+
+    With ``ahead`` (the default), A asks B for its share *before* computing its own, so
+    the two exponentiations run at once (``protocol.sealed_share``); without, B computes
+    PDec_2 when the pack arrives, after A's PDec_1, as in DESIGN.md.
+
+    Raises:
+        PeerError: B did not answer the partial decryption usefully.
+    """
+    if not ahead:
+        own = await offload(_partial_decryptions, share, packs)
+        return [(pdec1, None) for pdec1 in own]
+    request = PartialDecryptRequest(
+        system_key_id=key_id(share.public_key),
+        ciphertexts=[encode_ciphertext(share.public_key, c) for c in packs],
+    )
+    own, theirs = await asyncio.gather(
+        offload(_partial_decryptions, share, packs),
+        transport.call(PARTIAL_DECRYPT, request, PartialDecryptResponse),
+    )
+    if len(theirs.sealed) != len(packs):
+        raise PeerError("sealed share count does not match the packs sent")
+    return list(zip(own, theirs.sealed, strict=True))
+
+
 async def compare_jobs(
     mode: ModeA[P],
     jobs: Sequence[Job],
@@ -252,3 +298,40 @@ def physician_key_of(keys: Mapping[str, PublicKey], claimed: str, where: str) ->
     if pk_d is None:
         raise FieldError(f"{where}.physician_key_id: not among physician_keys")
     return pk_d
+
+
+def partial_decryption_route(sealer: ShareSealer) -> Route:
+    """B's ``POST /v1/partial-decryption``, shared by every mode."""
+
+    def seal_shares(request: PartialDecryptRequest) -> PartialDecryptResponse:
+        """PDec_2 of each pack, sealed for this server alone (protocol.sealed_share).
+
+        Raises:
+            FieldError: the system key or a ciphertext is wrong (nothing is computed).
+        """
+        system = sealer.share.public_key
+        check_system_key(system, request.system_key_id)
+        packs = [
+            paillier_field(system, text, f"ciphertexts[{i}]")
+            for i, text in enumerate(request.ciphertexts)
+        ]
+        return PartialDecryptResponse(sealed=[sealer.seal(c) for c in packs])
+
+    return Route(PARTIAL_DECRYPT, PartialDecryptRequest, PartialDecryptResponse, seal_shares)
+
+
+def sealed_share_field(
+    sealer: ShareSealer, ciphertext: int, text: str | None, where: str
+) -> int | None:
+    """B's own PDec_2 of ``ciphertext`` from the seal A carried, or None (none carried:
+    B computes it now).
+
+    Raises:
+        FieldError: the seal was not made by this B for this ciphertext.
+    """
+    if text is None:
+        return None
+    try:
+        return sealer.unseal(ciphertext, text)
+    except SealError as exc:
+        raise FieldError(f"{where}: {exc}") from None

@@ -1,8 +1,9 @@
 """The baseline mode (DESIGN.md, "The comparison"): one round, ``POST /v1/compare``.
 
-A: steps a1, a2, a4 per reading, a3 and PDec_1 per pack, all in :meth:`BaselineA.prepare`;
-B: steps b1-b3 per pack. A pack with a slot outside the honest band is answered
-``out_of_band`` and its readings are re-run one per pack.
+A: steps a1, a2, a4 per reading and a3 per pack in :meth:`BaselineA.prepare`, PDec_1 per
+pack in :meth:`BaselineA.exchange` (at the same time as B's PDec_2 by default,
+``protocol.sealed_share``); B: steps b1-b3 per pack. A pack with a slot outside the
+honest band is answered ``out_of_band`` and its readings are re-run one per pack.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from protocol.modes.base import (
     pack_capacity,
     pack_groups,
     paillier_field,
+    partial_decryption_route,
+    partial_decryptions,
     physician_entries,
     physician_key_of,
     physician_keys,
+    sealed_share_field,
 )
 from protocol.paillier import PublicKey, key_id
+from protocol.sealed_share import PARTIAL_DECRYPT, ShareSealer
 from protocol.transport import FieldError, PeerError, Route, Transport
 
 COMPARE = "/v1/compare"
@@ -40,34 +45,42 @@ NAME = "baseline"
 
 @dataclass
 class BaselinePrepared:
-    """The one request of the batch and its jobs per pack (nothing secret is kept)."""
+    """The batch's jobs, packed ciphertexts and answer tables per pack (nothing secret)."""
 
     packs: list[list[Job]]
-    request: CompareRequest | None
+    ciphertexts: list[int]
+    tables: list[list[ReadingTable]]
 
 
 class BaselineA:
-    """A's half: SK1, r^N from ``noise``, packs of up to ``readings_per_pack`` readings."""
+    """A's half: SK1, r^N from ``noise``, packs of up to ``readings_per_pack`` readings;
+    ``pdec_ahead``: B's partial decryption at the same time as A's (two calls to B)."""
 
     name = NAME
 
-    def __init__(self, share: KeyShare, noise: Noise, readings_per_pack: int = 0) -> None:
+    def __init__(
+        self,
+        share: KeyShare,
+        noise: Noise,
+        readings_per_pack: int = 0,
+        *,
+        pdec_ahead: bool = True,
+    ) -> None:
         self.share = share
         self.system_key = share.public_key
         self.noise = noise
+        self.pdec_ahead = pdec_ahead
         self.readings_per_pack = pack_capacity(
             readings_per_pack, cmp.readings_per_pack(self.system_key)
         )
 
     def prepare(self, jobs: Sequence[Job], isolate: Collection[str] = ()) -> BaselinePrepared:
-        """Steps a1-a4 and PDec_1; the same work per reading whatever its values."""
+        """Steps a1-a4; the same work per reading whatever its values."""
         pk = self.system_key
         groups = pack_groups(jobs, self.readings_per_pack, isolate)
-        if not groups:
-            return BaselinePrepared([], None)
-        packs = []
+        prepared = BaselinePrepared(groups, [], [])
         for group in groups:
-            prepared = [
+            readings = [
                 cmp.prepare_reading(
                     pk,
                     job.physician_key,
@@ -77,36 +90,52 @@ class BaselineA:
                 )
                 for job in group
             ]
-            packed = cmp.a3_pack(pk, [s for p in prepared for s in p.slots], self.noise(pk))
-            tables = [
-                ReadingTable(
-                    physician_key_id=job.physician.key_id,
-                    table=[encode_ciphertext(job.physician_key, c) for c in p.answer_table],
-                )
-                for job, p in zip(group, prepared, strict=True)
-            ]
-            packs.append(
+            packed = cmp.a3_pack(pk, [s for r in readings for s in r.slots], self.noise(pk))
+            prepared.ciphertexts.append(packed)
+            prepared.tables.append(
+                [
+                    ReadingTable(
+                        physician_key_id=job.physician.key_id,
+                        table=[encode_ciphertext(job.physician_key, c) for c in r.answer_table],
+                    )
+                    for job, r in zip(group, readings, strict=True)
+                ]
+            )
+        return prepared
+
+    def request_for(
+        self, prepared: BaselinePrepared, shares: Sequence[tuple[str, str | None]]
+    ) -> CompareRequest:
+        """The call to B: each pack with PDec_1 and, if asked ahead, B's sealed PDec_2."""
+        pk = self.system_key
+        return CompareRequest(
+            system_key_id=key_id(pk),
+            physician_keys=physician_entries([j for g in prepared.packs for j in g]),
+            packs=[
                 Pack(
-                    ciphertext=encode_ciphertext(pk, packed),
-                    pdec1=encode_ciphertext(pk, self.share.partial_decrypt(packed)),
+                    ciphertext=encode_ciphertext(pk, c),
+                    pdec1=pdec1,
+                    pdec2_sealed=sealed,
                     readings=tables,
                 )
-            )
-        request = CompareRequest(
-            system_key_id=key_id(pk),
-            physician_keys=physician_entries([j for g in groups for j in g]),
-            packs=packs,
+                for c, (pdec1, sealed), tables in zip(
+                    prepared.ciphertexts, shares, prepared.tables, strict=True
+                )
+            ],
         )
-        return BaselinePrepared(groups, request)
 
     async def exchange(
         self, prepared: BaselinePrepared, transport: Transport, offload: Offload = inline
     ) -> Outcome:
-        """One call to B; its answers mapped back to readings."""
+        """PDec_1 (with B's ahead), then the call to B; its answers mapped to readings."""
         outcome = Outcome()
-        if prepared.request is None:
+        if not prepared.packs:
             return outcome
-        response = await transport.call(COMPARE, prepared.request, CompareResponse)
+        shares = await partial_decryptions(
+            self.share, prepared.ciphertexts, transport, offload, ahead=self.pdec_ahead
+        )
+        request = self.request_for(prepared, shares)
+        response = await transport.call(COMPARE, request, CompareResponse)
         if len(response.packs) != len(prepared.packs):
             raise PeerError("answer count does not match the packs sent")
         for group, answer in zip(prepared.packs, response.packs, strict=True):
@@ -121,6 +150,7 @@ class BaselineA:
 class _DecodedPack:
     ciphertext: int
     pdec1: int
+    pdec2: int | None
     tables: list[tuple[PublicKey, list[int]]]
 
 
@@ -133,8 +163,10 @@ class BaselineB:
         self.share = share
         self.min_physician_bits = min_physician_bits
         self.noise = noise
+        self.sealer = ShareSealer(share)
         self.routes: Mapping[str, Route] = {
-            COMPARE: Route(COMPARE, CompareRequest, CompareResponse, self.answer)
+            PARTIAL_DECRYPT: partial_decryption_route(self.sealer),
+            COMPARE: Route(COMPARE, CompareRequest, CompareResponse, self.answer),
         }
 
     def answer(self, request: CompareRequest) -> CompareResponse:
@@ -149,7 +181,13 @@ class BaselineB:
         for p, pack in enumerate(packs):
             try:
                 bits = cmp.b_answer_pack(
-                    self.share, system, pack.ciphertext, pack.pdec1, pack.tables, self.noise
+                    self.share,
+                    system,
+                    pack.ciphertext,
+                    pack.pdec1,
+                    pack.tables,
+                    self.noise,
+                    pdec2=pack.pdec2,
                 )
             except ShareError:
                 raise FieldError(
@@ -183,10 +221,14 @@ class BaselineB:
                     for t, text in enumerate(reading.table)
                 ]
                 tables.append((pk_d, table))
+            ciphertext = paillier_field(system, pack.ciphertext, f"{where}.ciphertext")
             packs.append(
                 _DecodedPack(
-                    paillier_field(system, pack.ciphertext, f"{where}.ciphertext"),
+                    ciphertext,
                     paillier_field(system, pack.pdec1, f"{where}.pdec1"),
+                    sealed_share_field(
+                        self.sealer, ciphertext, pack.pdec2_sealed, f"{where}.pdec2_sealed"
+                    ),
                     tables,
                 )
             )

@@ -1,7 +1,8 @@
 """The zero-leakage mode (docs/zero-leakage.md): two rounds, ``/v1/zl/open`` then
 ``/v1/zl/answer``.
 
-Round 1, A: steps a1-a2 and PDec_1 per pack (:meth:`ZeroLeakageA.prepare`); B: b1-b2.
+Round 1, A: steps a1-a2 per pack (:meth:`ZeroLeakageA.prepare`), PDec_1 at the same time
+as B's by default (``protocol.sealed_share``); B: b1-b2.
 Round 2, A: a3-a4 for every reading whose pack B accepted; B: b3-b4. A's coins (masks
 and flips) live only in A's memory for the batch: if B fails in between, the readings
 stay pending and the next try draws fresh coins. B keeps nothing between the rounds.
@@ -39,12 +40,16 @@ from protocol.modes.base import (
     pack_capacity,
     pack_groups,
     paillier_field,
+    partial_decryption_route,
+    partial_decryptions,
     physician_entries,
     physician_key_of,
     physician_keys,
+    sealed_share_field,
 )
 from protocol.paillier import PublicKey, key_id
 from protocol.params import CHECKS_PER_READING
+from protocol.sealed_share import PARTIAL_DECRYPT, ShareSealer
 from protocol.transport import FieldError, PeerError, Route, Transport
 
 OPEN = "/v1/zl/open"
@@ -55,10 +60,11 @@ _WIDTH = zl.DEFAULT_ZL_PARAMS.terms_per_check
 
 @dataclass
 class ZeroLeakagePrepared:
-    """Round 1's request, and per pack A's secret masks (kept for round 2)."""
+    """Per pack: its jobs, its ciphertext of masked differences and A's secret masks
+    (kept for round 2)."""
 
     packs: list[list[Job]]
-    request: ZlOpenRequest | None
+    ciphertexts: list[int] = field(default_factory=list)
     masks: list[zl.Masks] = field(default_factory=list)
 
     def __repr__(self) -> str:  # the masks are secret
@@ -79,47 +85,56 @@ class ZeroLeakageA:
         dgk_public: dgk.DgkPublicKey,
         noise: Noise,
         readings_per_pack: int = 0,
+        *,
+        pdec_ahead: bool = True,
     ) -> None:
         self.share = share
         self.system_key = share.public_key
         self.dgk_public = dgk_public
         self.noise = noise
+        self.pdec_ahead = pdec_ahead
         self.readings_per_pack = pack_capacity(
             readings_per_pack, zl.readings_per_pack(self.system_key)
         )
 
     def prepare(self, jobs: Sequence[Job], isolate: Collection[str] = ()) -> ZeroLeakagePrepared:
-        """Steps a1-a2 and PDec_1, packs grouped by patient."""
+        """Steps a1-a2, packs grouped by patient."""
         pk = self.system_key
-        groups = pack_groups(jobs, self.readings_per_pack, isolate)
-        if not groups:
-            return ZeroLeakagePrepared([], None)
-        packs, all_masks = [], []
-        for group in groups:
+        prepared = ZeroLeakagePrepared(pack_groups(jobs, self.readings_per_pack, isolate))
+        for group in prepared.packs:
             slots = [d for job in group for d in cmp.a1_differences(pk, job.reading, job.bounds)]
             masks = zl.draw_masks(len(slots))
-            packed = zl.a2_mask_and_pack(pk, slots, masks, self.noise(pk))
-            packs.append(
-                ZlPack(
-                    ciphertext=encode_ciphertext(pk, packed),
-                    pdec1=encode_ciphertext(pk, self.share.partial_decrypt(packed)),
-                    slots=len(slots),
-                )
-            )
-            all_masks.append(masks)
-        request = ZlOpenRequest(
-            system_key_id=key_id(pk), dgk_key_id=self.dgk_public.key_id, packs=packs
-        )
-        return ZeroLeakagePrepared(groups, request, all_masks)
+            prepared.ciphertexts.append(zl.a2_mask_and_pack(pk, slots, masks, self.noise(pk)))
+            prepared.masks.append(masks)
+        return prepared
 
     async def exchange(
         self, prepared: ZeroLeakagePrepared, transport: Transport, offload: Offload = inline
     ) -> Outcome:
         """Both rounds with B; round 2 only for the packs B accepted."""
         outcome = Outcome()
-        if prepared.request is None:
+        if not prepared.packs:
             return outcome
-        opened = await transport.call(OPEN, prepared.request, ZlOpenResponse)
+        pk = self.system_key
+        shares = await partial_decryptions(
+            self.share, prepared.ciphertexts, transport, offload, ahead=self.pdec_ahead
+        )
+        open_request = ZlOpenRequest(
+            system_key_id=key_id(pk),
+            dgk_key_id=self.dgk_public.key_id,
+            packs=[
+                ZlPack(
+                    ciphertext=encode_ciphertext(pk, c),
+                    pdec1=pdec1,
+                    pdec2_sealed=sealed,
+                    slots=len(masks),
+                )
+                for c, (pdec1, sealed), masks in zip(
+                    prepared.ciphertexts, shares, prepared.masks, strict=True
+                )
+            ],
+        )
+        opened = await transport.call(OPEN, open_request, ZlOpenResponse)
         if len(opened.packs) != len(prepared.packs):
             raise PeerError("open answer count does not match the packs sent")
         accepted: _Accepted = []
@@ -132,8 +147,8 @@ class ZeroLeakageA:
             accepted.append((group, masks, answer.bits))
         if not accepted:
             return outcome
-        request: ZlAnswerRequest = await offload(self._round_two, accepted)
-        answered = await transport.call(ANSWER, request, ZlAnswerResponse)
+        answer_request: ZlAnswerRequest = await offload(self._round_two, accepted)
+        answered = await transport.call(ANSWER, answer_request, ZlAnswerResponse)
         accept_answers(
             [job for group, _, _ in accepted for job in group], answered.answers, outcome
         )
@@ -189,7 +204,9 @@ class ZeroLeakageB:
         self.dgk_secret = dgk_secret
         self.min_physician_bits = min_physician_bits
         self.noise = noise
+        self.sealer = ShareSealer(share)
         self.routes: Mapping[str, Route] = {
+            PARTIAL_DECRYPT: partial_decryption_route(self.sealer),
             OPEN: Route(OPEN, ZlOpenRequest, ZlOpenResponse, self.open_packs),
             ANSWER: Route(ANSWER, ZlAnswerRequest, ZlAnswerResponse, self.answer_readings),
         }
@@ -214,17 +231,23 @@ class ZeroLeakageB:
         for p, pack in enumerate(request.packs):
             if pack.slots > capacity:
                 raise FieldError(f"packs[{p}].slots: {pack.slots} do not fit one ciphertext")
+            ciphertext = paillier_field(system, pack.ciphertext, f"packs[{p}].ciphertext")
             decoded.append(
                 (
-                    paillier_field(system, pack.ciphertext, f"packs[{p}].ciphertext"),
+                    ciphertext,
                     paillier_field(system, pack.pdec1, f"packs[{p}].pdec1"),
+                    sealed_share_field(
+                        self.sealer, ciphertext, pack.pdec2_sealed, f"packs[{p}].pdec2_sealed"
+                    ),
                     pack.slots,
                 )
             )
         opened: list[list[int] | None] = []
-        for p, (ciphertext, pdec1, slots) in enumerate(decoded):
+        for p, (ciphertext, pdec1, pdec2, slots) in enumerate(decoded):
             try:
-                opened.append(zl.b1_open_pack(self.share, system, ciphertext, pdec1, slots))
+                opened.append(
+                    zl.b1_open_pack(self.share, system, ciphertext, pdec1, slots, pdec2=pdec2)
+                )
             except ShareError:
                 raise FieldError(
                     f"packs[{p}].pdec1: does not combine with this server's share"

@@ -59,6 +59,9 @@ class Settings(ServerSettings):
     retry_cap_s: float = Field(default=5.0, gt=0, le=300)
     b_timeout_s: float = Field(default=30.0, gt=0, le=600)
     noise_pool_size: int = Field(default=32, ge=0, le=4096)
+    pdec_ahead: bool = Field(
+        default=True, description="B's partial decryption at the same time as A's"
+    )
     crypto_processes: int = Field(default=1, ge=0, le=8, description="0: a thread instead")
     device_rate_per_s: float = Field(default=5.0, gt=0, le=10_000)
     device_burst: int = Field(default=60, ge=1, le=100_000)
