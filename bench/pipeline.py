@@ -21,6 +21,7 @@ from protocol.modes.baseline import BaselineA, BaselineB
 from protocol.modes.memory import answers_in_order, compare_in_memory, jobs_for
 from protocol.paillier import (
     NoisePool,
+    NoiseScheme,
     PublicKey,
     decrypt,
     encrypt,
@@ -55,13 +56,13 @@ class Pools:
     device: NoisePool
 
     @classmethod
-    def empty(cls, keys: BenchKeys) -> Pools:
-        """Pools that hold nothing: every draw is computed inline."""
+    def empty(cls, keys: BenchKeys, scheme: NoiseScheme = "full") -> Pools:
+        """Pools that hold nothing: every draw is computed inline, by ``scheme``."""
         return cls(
-            NoisePool(keys.pk, 0),
-            NoisePool(keys.pk_physician, 0),
-            NoisePool(keys.pk_physician, 0),
-            NoisePool(keys.pk, 0),
+            NoisePool(keys.pk, 0, scheme),
+            NoisePool(keys.pk_physician, 0, scheme),
+            NoisePool(keys.pk_physician, 0, scheme),
+            NoisePool(keys.pk, 0, scheme),
         )
 
     def a_noise(self, key: PublicKey) -> int:

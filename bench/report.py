@@ -19,20 +19,29 @@ HEADLINE = {
     "per_check_ms": "range check, one reading, pools pre-filled (ms)",
     "per_check_packed_ms": "range check per reading, full pack (ms)",
     "per_check_cold_ms": "range check, one reading, noise computed inline (ms)",
-    "per_check_concurrent_pdec_ms": "one reading, both partial decryptions at once (ms)",
+    "per_check_sequential_pdec_ms": "one reading, PDec_1 then PDec_2 (before the lever, ms)",
+    "per_check_cold_djn_ms": "one reading, DJN noise computed inline (ms)",
     "peer_per_check_ms": "TNO peer, four comparisons (ms)",
     "speedup_vs_peer": "speed-up against the peer, one reading",
     "speedup_vs_peer_packed": "speed-up against the peer, full pack",
     "speedup_vs_peer_cold": "speed-up against the peer, noise inline",
+    "speedup_vs_peer_cold_djn": "speed-up against the peer, DJN noise inline",
     "throughput_checks_per_s": "throughput, burst (checks/s)",
     "throughput_sustained_checks_per_s": "throughput, sustained (checks/s)",
+    "throughput_sustained_djn_checks_per_s": "throughput, sustained, DJN noise (checks/s)",
     "e2e_p50_ms": "device to physician-readable, median (ms)",
     "e2e_p95_ms": "device to physician-readable, p95 (ms)",
     "baseline_leakage_bits": "B's view vs distance, baseline (bits)",
     "random_leakage_bits": "same estimator on an independent view (bits)",
     "baseline_bit_guess_accuracy": "B guessing the bit next to a bound (0.5 = coin)",
     "distance_entropy_bits": "entropy of the distance (bits)",
-    "zero_leakage_per_check_ms": "zero-leakage mode, one check, pools pre-filled (ms)",
+    "zero_leakage_per_check_ms": "zero-leakage mode, one reading, pools pre-filled (ms)",
+    "zero_leakage_per_check_packed_ms": "zero-leakage mode, per reading, full packs (ms)",
+    "zero_leakage_throughput_sustained_checks_per_s": "zero-leakage, sustained, 1 process",
+    "zero_leakage_throughput_sustained_djn_checks_per_s": "the same with DJN noise",
+    "zero_leakage_e2e_p50_ms": "zero-leakage, device to physician-readable, median (ms)",
+    "ingest_ack_p95_ms": "devices at once: acknowledgement p95 (ms)",
+    "ingest_acks_per_s": "devices at once: acknowledgements per second",
     "zero_leakage_per_check_cold_ms": "zero-leakage mode, noise inline (ms)",
     "zero_leakage_speedup_vs_peer": "zero-leakage speed-up against the peer",
     "zero_leakage_speedup_vs_peer_cold": "zero-leakage speed-up, noise inline",
@@ -119,7 +128,7 @@ def markdown(results: Sequence[KeySizeResults], command: str) -> str:
             "|---|---|---|---|---|",
         ]
         lines += [
-            f"| {t.batch} | {t.workers} | {'pre-filled' if t.prefilled else 'refill included'} "
+            f"| {t.batch} | {t.workers} | {t.pools} "
             f"| {t.readings_per_s:.1f} | {t.ms_per_reading:.2f} |"
             for t in r.throughput
         ]
@@ -162,6 +171,24 @@ def markdown(results: Sequence[KeySizeResults], command: str) -> str:
                     )
             else:
                 lines.append(f"Not measured: {r.e2e.reason}")
+            zl = r.e2e_zero_leakage
+            if zl is not None and zl.latency is not None:
+                lines.append(
+                    f"| the same, zero-leakage mode | {zl.latency.median_ms:.1f} "
+                    f"| {zl.latency.p95_ms:.1f} | {zl.readings} |"
+                )
+        if r.ingest is not None:
+            lines += ["", "### Ingestion under load (devices at once, comparison running)", ""]
+            g = r.ingest
+            if g.ack is not None:
+                lines += [
+                    "| readings | ack p50 ms | ack p95 ms | acks/s | errors | all decided (s) |",
+                    "|---|---|---|---|---|---|",
+                    f"| {g.readings} | {g.ack.median_ms:.1f} | {g.ack.p95_ms:.1f} "
+                    f"| {g.acks_per_s:.1f} | {g.errors} | {g.decided_s:.1f} |",
+                ]
+            else:
+                lines.append(f"Not measured: {g.reason}")
     return "\n".join(lines) + "\n"
 
 
@@ -183,7 +210,7 @@ def csv_rows(results: Sequence[KeySizeResults]) -> list[dict[str, Any]]:
             add(r.key_bits, "peer", "4 comparisons", r.peer.per_check)
             add(r.key_bits, "peer", "1 comparison", r.peer.per_comparison)
         for t in r.throughput:
-            name = f"batch={t.batch} workers={t.workers} prefilled={t.prefilled}"
+            name = f"batch={t.batch} workers={t.workers} prefilled={t.prefilled} noise={t.noise}"
             add(r.key_bits, "throughput_ms_per_reading", name,
                 Summary(t.ms_per_reading, 0.0, t.ms_per_reading, t.rounds))  # fmt: skip
         if r.e2e and r.e2e.latency:
@@ -211,18 +238,15 @@ def plots(results: Sequence[KeySizeResults], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in results:
         for workers in sorted({t.workers for t in r.throughput}):
-            for prefilled in (True, False):
+            for setting in sorted({t.pools for t in r.throughput}):
                 points = [
                     (t.batch, t.ms_per_reading)
                     for t in r.throughput
-                    if t.workers == workers and t.prefilled == prefilled
+                    if t.workers == workers and t.pools == setting
                 ]
                 if points:
                     xs, ys = zip(*points, strict=True)
-                    label = (
-                        f"{r.key_bits} bits, {workers} proc, "
-                        f"{'pools pre-filled' if prefilled else 'refill included'}"
-                    )
+                    label = f"{r.key_bits} bits, {workers} proc, {setting}"
                     ax.plot(xs, ys, marker="o", label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")

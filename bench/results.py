@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import steps
 from bench.leakage import LeakageEstimate
@@ -12,6 +12,9 @@ from bench.primitives import PrimitiveResult
 from bench.stats import Summary
 from bench.steps import CheckResult, StepResult
 from bench.throughput import ThroughputResult
+
+if TYPE_CHECKING:  # bench.ingest imports bench.e2e, which imports this module
+    from bench.ingest import IngestResult
 from bench.wire import WireRow
 
 
@@ -48,6 +51,8 @@ class KeySizeResults:
     leakage: dict[str, LeakageEstimate] = field(default_factory=dict)
     peer: PeerResult | None = None
     e2e: EndToEnd | None = None
+    e2e_zero_leakage: EndToEnd | None = None
+    ingest: IngestResult | None = None
     zero_leakage: dict[str, Summary] = field(default_factory=dict)
     bit_guess_accuracy: float | None = None
 
@@ -67,7 +72,10 @@ class KeySizeResults:
             return None if peer_ms is None or not ours else round(peer_ms / ours, 2)
 
         burst = [t.readings_per_s for t in self.throughput if t.prefilled]
-        sustained = [t.readings_per_s for t in self.throughput if not t.prefilled]
+        sustained = [
+            t.readings_per_s for t in self.throughput if not t.prefilled and t.noise == "full"
+        ]
+        sustained_djn = [t.readings_per_s for t in self.throughput if t.noise == "djn"]
         wire = {
             f"{w.direction} {w.message} ({w.note})": round(w.bytes_per_reading, 1)
             for w in self.wire
@@ -79,15 +87,21 @@ class KeySizeResults:
             "per_check_ms": ms("unbatched"),
             "per_check_packed_ms": ms("packed"),
             "per_check_cold_ms": ms("unbatched_cold"),
-            "per_check_concurrent_pdec_ms": ms("unbatched_concurrent_pdec"),
+            "per_check_sequential_pdec_ms": ms("unbatched_sequential_pdec"),
+            "per_check_cold_djn_ms": ms("unbatched_cold_djn"),
+            "per_check_packed_cold_djn_ms": ms("packed_cold_djn"),
             "peer_per_check_ms": None if peer_ms is None else round(peer_ms, 3),
             "peer_missing_reason": self.peer.reason if self.peer and not self.peer.available
             else None,
             "speedup_vs_peer": speedup(ms("unbatched")),
             "speedup_vs_peer_packed": speedup(ms("packed")),
             "speedup_vs_peer_cold": speedup(ms("unbatched_cold")),
+            "speedup_vs_peer_cold_djn": speedup(ms("unbatched_cold_djn")),
             "throughput_checks_per_s": round(max(burst), 1) if burst else None,
             "throughput_sustained_checks_per_s": round(max(sustained), 1) if sustained else None,
+            "throughput_sustained_djn_checks_per_s": (
+                round(max(sustained_djn), 1) if sustained_djn else None
+            ),
             "e2e_p50_ms": None,
             "e2e_p95_ms": None,
             "e2e_missing_reason": None,
@@ -116,10 +130,32 @@ class KeySizeResults:
         if self.bit_guess_accuracy is not None:  # 0.5: B cannot read the bit at a bound
             summary["baseline_bit_guess_accuracy"] = round(self.bit_guess_accuracy, 4)
         zl = {name: round(s.median_ms, 3) for name, s in self.zero_leakage.items()}
-        summary["zero_leakage_per_check_ms"] = zl.get("prefilled")
+        # like the baseline's: one reading alone in its pack; the batch of full packs and
+        # the inline-noise rows are one process's work (readings/s = 1000 / ms)
+        summary["zero_leakage_per_check_ms"] = zl.get("single")
+        summary["zero_leakage_per_check_packed_ms"] = zl.get("prefilled")
         summary["zero_leakage_per_check_cold_ms"] = zl.get("inline")
-        summary["zero_leakage_speedup_vs_peer"] = speedup(zl.get("prefilled"))
+        summary["zero_leakage_per_check_cold_djn_ms"] = zl.get("inline_djn")
+        summary["zero_leakage_speedup_vs_peer"] = speedup(zl.get("single"))
+        summary["zero_leakage_speedup_vs_peer_packed"] = speedup(zl.get("prefilled"))
         summary["zero_leakage_speedup_vs_peer_cold"] = speedup(zl.get("inline"))
+        for key, row in (("", "inline"), ("_djn", "inline_djn")):
+            cold = zl.get(row)
+            summary[f"zero_leakage_throughput_sustained{key}_checks_per_s"] = (
+                round(1000 / cold, 1) if cold else None
+            )
+        summary["zero_leakage_e2e_p50_ms"] = None
+        if self.e2e_zero_leakage is not None and self.e2e_zero_leakage.latency is not None:
+            summary["zero_leakage_e2e_p50_ms"] = round(self.e2e_zero_leakage.latency.median_ms, 2)
+        if self.ingest is not None:
+            ingest = self.ingest
+            summary["ingest_missing_reason"] = None if ingest.available else ingest.reason
+            summary["ingest_readings"] = ingest.readings
+            summary["ingest_ack_p50_ms"] = ingest.ack and round(ingest.ack.median_ms, 1)
+            summary["ingest_ack_p95_ms"] = ingest.ack and round(ingest.ack.p95_ms, 1)
+            summary["ingest_acks_per_s"] = round(ingest.acks_per_s, 1)
+            summary["ingest_connection_errors"] = ingest.errors
+            summary["ingest_all_decided_s"] = round(ingest.decided_s, 1)
         if "baseline" in self.leakage:
             summary["distance_entropy_bits"] = round(
                 self.leakage["baseline"].secret_entropy_bits, 3

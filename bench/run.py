@@ -9,6 +9,7 @@ results.json, PNG plots); ``--json`` prints the headline object as the last stdo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -43,6 +44,7 @@ class BenchConfig:
     zero_leakage_readings: int
     peer_repeats: int
     e2e_readings: int
+    ingest_devices: int
     peer: bool
     e2e: bool
 
@@ -50,8 +52,8 @@ class BenchConfig:
     def make(cls, quick: bool, peer: bool = True, e2e: bool = True) -> BenchConfig:
         """The quick (< 1 minute with small keys) or the full configuration."""
         if quick:
-            return cls(True, 5, 5, 5, (1, 2), 1, 600, 400, 2, 1, 5, peer, e2e)
-        return cls(False, 30, 20, 15, (1, 4, 16), 3, 6000, 4000, 14, 10, 40, peer, e2e)
+            return cls(True, 5, 5, 5, (1, 2), 1, 600, 400, 2, 1, 5, 20, peer, e2e)
+        return cls(False, 30, 20, 15, (1, 4, 16), 3, 6000, 4000, 14, 10, 40, 200, peer, e2e)
 
 
 @dataclass
@@ -101,8 +103,12 @@ def zero_leakage_section(ctx: Context) -> None:
 
     readings, repeats = ctx.config.zero_leakage_readings, ctx.config.check_repeats
     ctx.results.zero_leakage = {
+        "single": measure_zero_leakage(ctx.keys, 1, repeats, prefilled=True),
         "prefilled": measure_zero_leakage(ctx.keys, readings, repeats, prefilled=True),
         "inline": measure_zero_leakage(ctx.keys, readings, repeats, prefilled=False),
+        "inline_djn": measure_zero_leakage(
+            ctx.keys, readings, repeats, prefilled=False, noise_scheme="djn"
+        ),
     }
 
 
@@ -131,16 +137,31 @@ def peer_section(ctx: Context) -> None:
 
 
 def e2e_section(ctx: Context) -> None:
-    """Both servers as processes on loopback; device submit to physician-readable."""
+    """Both servers as processes on loopback; device submit to physician-readable, in
+    each comparison mode."""
     if not ctx.config.e2e:
         ctx.results.e2e = EndToEnd(False, reason="skipped (--no-e2e)")
+        ctx.results.e2e_zero_leakage = ctx.results.e2e
         return
     try:
         from bench.e2e import measure_e2e
     except ImportError as exc:
         ctx.results.e2e = EndToEnd(False, reason=f"end-to-end harness unavailable: {exc}")
+        ctx.results.e2e_zero_leakage = ctx.results.e2e
         return
     ctx.results.e2e = measure_e2e(ctx.keys, ctx.config.e2e_readings)
+    ctx.results.e2e_zero_leakage = measure_e2e(
+        ctx.keys, ctx.config.e2e_readings, mode="zero-leakage"
+    )
+
+
+def ingest_section(ctx: Context) -> None:
+    """Many devices at once while the comparison runs: acknowledgement latency and rate."""
+    if not ctx.config.e2e:
+        return
+    from bench.ingest import measure_ingest
+
+    ctx.results.ingest = measure_ingest(ctx.keys, ctx.config.ingest_devices, INGEST_PER_DEVICE)
 
 
 Section = tuple[str, Callable[[Context], None]]
@@ -153,7 +174,9 @@ SECTIONS: list[Section] = [
     ("leakage", leakage_section),
     ("TNO peer", peer_section),
     ("end to end (HTTP)", e2e_section),
+    ("ingestion under load (HTTP)", ingest_section),
 ]
+INGEST_PER_DEVICE = 5
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -171,6 +194,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     parser.add_argument("--no-peer", action="store_true", help="skip the TNO peer")
     parser.add_argument("--no-e2e", action="store_true", help="skip the HTTP end-to-end run")
+    parser.add_argument(
+        "--ingest-devices",
+        type=int,
+        default=None,
+        metavar="N",
+        help="devices sending at once in the ingestion run (default 200; 20 with --quick)",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -196,6 +226,11 @@ def main(argv: Sequence[str]) -> int:
         console.print(f"[red]error:[/red] {exc}")
         return 2
     config = BenchConfig.make(args.quick, peer=not args.no_peer, e2e=not args.no_e2e)
+    if args.ingest_devices is not None:
+        if not 1 <= args.ingest_devices <= 10_000:
+            console.print("[red]error:[/red] --ingest-devices must be between 1 and 10000")
+            return 2
+        config = dataclasses.replace(config, ingest_devices=args.ingest_devices)
     all_results: list[KeySizeResults] = []
     with Progress(
         TextColumn("[bold]{task.description}"),

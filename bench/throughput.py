@@ -3,7 +3,8 @@
 A batch is packed ``readings_per_pack`` readings per ciphertext, many packs per round.
 Each configuration runs in one process or across a pool of worker processes (one per
 core), with noise pools pre-filled before the clock starts ("burst") or empty, so that
-every r^N is computed inline ("sustained": the cost of refilling is included).
+every r^N is computed inline ("sustained": the cost of refilling is included), full-size
+or by DJN short exponents (``protocol.paillier.NoiseScheme``).
 The physician's decryption runs on the physician's machine and is not counted here.
 """
 
@@ -22,8 +23,11 @@ from typing import Any
 from bench import pipeline as pl
 from bench.keys import BenchKeys
 from protocol import comparison as cmp
+from protocol.paillier import NoiseScheme
 
 BARRIER_TIMEOUT_S = 600.0
+SETTINGS: tuple[tuple[bool, NoiseScheme], ...] = ((True, "full"), (False, "full"), (False, "djn"))
+"""(pools pre-filled, noise scheme) of each measured configuration."""
 
 _worker_keys: BenchKeys | None = None
 _worker_barrier: Barrier | None = None
@@ -37,6 +41,7 @@ class ThroughputResult:
         batch: readings per round.
         workers: 1 (this process) or the pool size.
         prefilled: noise pools filled before timing (False: refill cost included).
+        noise: how each r^N is drawn.
         readings_per_s: median over rounds.
         ms_per_reading: wall time per reading, median over rounds.
         rounds: how many rounds were timed.
@@ -45,9 +50,17 @@ class ThroughputResult:
     batch: int
     workers: int
     prefilled: bool
+    noise: NoiseScheme
     readings_per_s: float
     ms_per_reading: float
     rounds: int
+
+    @property
+    def pools(self) -> str:
+        """The noise column, in words."""
+        if self.prefilled:
+            return "pre-filled"
+        return "refill included" + (", DJN noise" if self.noise == "djn" else "")
 
 
 def _init_worker(keys: BenchKeys, barrier: Barrier) -> None:
@@ -60,9 +73,10 @@ def _timed_chunk(
     readings: Sequence[cmp.EncryptedReading],
     bounds: cmp.EncryptedBounds,
     prefill: bool,
+    noise: NoiseScheme,
     barrier: Barrier | None,
 ) -> tuple[float, float, list[int]]:
-    pools = pl.Pools.empty(keys)
+    pools = pl.Pools.empty(keys, noise)
     if prefill:
         pools.fill_for(len(readings))
     if barrier is not None:  # start every worker's clock together, after its pre-fill
@@ -73,10 +87,13 @@ def _timed_chunk(
 
 
 def _worker_chunk(
-    readings: Sequence[cmp.EncryptedReading], bounds: cmp.EncryptedBounds, prefill: bool
+    readings: Sequence[cmp.EncryptedReading],
+    bounds: cmp.EncryptedBounds,
+    prefill: bool,
+    noise: NoiseScheme,
 ) -> tuple[float, float, list[int]]:
     assert _worker_keys is not None, "worker started without keys"
-    return _timed_chunk(_worker_keys, readings, bounds, prefill, _worker_barrier)
+    return _timed_chunk(_worker_keys, readings, bounds, prefill, noise, _worker_barrier)
 
 
 def _split(items: Sequence[cmp.EncryptedReading], parts: int, unit: int) -> list[list[Any]]:
@@ -111,7 +128,7 @@ def measure_throughput(
     ) as executor:
         for batch in batch_sizes:
             subset, expected = readings[:batch], work.expected[:batch]
-            for prefill in (True, False):
+            for prefill, noise in SETTINGS:
                 for pooled in (False, True):
                     if pooled and (workers < 2 or batch < workers * per_pack):
                         continue
@@ -120,7 +137,7 @@ def measure_throughput(
                         if pooled:
                             chunks = _split(subset, workers, per_pack)
                             futures = [
-                                executor.submit(_worker_chunk, c, work.bounds, prefill)
+                                executor.submit(_worker_chunk, c, work.bounds, prefill, noise)
                                 for c in chunks
                             ]
                             outcomes = [f.result() for f in futures]
@@ -129,7 +146,9 @@ def measure_throughput(
                             by_reading = dict(zip(map(id, order), answers, strict=True))
                             answers = [by_reading[id(r)] for r in subset]
                         else:
-                            outcomes = [_timed_chunk(keys, subset, work.bounds, prefill, None)]
+                            outcomes = [
+                                _timed_chunk(keys, subset, work.bounds, prefill, noise, None)
+                            ]
                             answers = outcomes[0][2]
                         elapsed = max(o[1] for o in outcomes) - min(o[0] for o in outcomes)
                         bits = [pl.physician_decrypt(keys, a) for a in answers]
@@ -138,7 +157,13 @@ def measure_throughput(
                     rate = statistics.median(rates)
                     results.append(
                         ThroughputResult(
-                            batch, workers if pooled else 1, prefill, rate, 1000 / rate, rounds
+                            batch,
+                            workers if pooled else 1,
+                            prefill,
+                            noise,
+                            rate,
+                            1000 / rate,
+                            rounds,
                         )
                     )
     return results

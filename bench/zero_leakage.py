@@ -9,6 +9,7 @@ returns the physician's ciphertexts with each party's seconds;
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -23,10 +24,12 @@ from protocol import dgk
 from protocol import zero_leakage as zl
 from protocol.ciphertext import decode_ciphertext
 from protocol.keys import KeyShare
+from protocol.modes.base import Offload, inline
 from protocol.modes.memory import answers_in_order, compare_in_memory, jobs_for
 from protocol.modes.zero_leakage import ZeroLeakageA, ZeroLeakageB
 from protocol.paillier import (
     NoisePool,
+    NoiseScheme,
     PublicKey,
     decrypt,
     encrypt,
@@ -78,6 +81,7 @@ def run_zero_leakage_checks_in_memory(
     noise: Callable[[PublicKey], int] = fresh_noise,
     *,
     pdec_ahead: bool = True,
+    offload: Offload = inline,
 ) -> ZeroLeakageRun:
     """Range checks of ``readings`` against one patient's ``bounds`` in the zero-leakage mode.
 
@@ -93,6 +97,8 @@ def run_zero_leakage_checks_in_memory(
         bounds: the patient's E(lo), E(hi), E(tau).
         noise: r^N under a given key (a pool's ``take``); fresh by default.
         pdec_ahead: B's partial decryption at the same time as A's (as the services do).
+        offload: where A's CPU work between rounds runs (``asyncio.to_thread``: PDec_1
+            overlaps B's PDec_2, as in the services).
 
     Returns:
         Answers (Enc_pkD(bit) or None) in input order and per-party seconds.
@@ -102,7 +108,7 @@ def run_zero_leakage_checks_in_memory(
     mode_b = ZeroLeakageB(share_b, dgk_sk, pk_physician.n.bit_length(), noise)
     jobs = jobs_for(readings, bounds, pk_physician)
     started = time.perf_counter()
-    outcome, transport = compare_in_memory(mode_a, mode_b, jobs)
+    outcome, transport = compare_in_memory(mode_a, mode_b, jobs, offload)
     elapsed = time.perf_counter() - started
     answers = [
         None if text is None else decode_ciphertext(pk_physician, text, "answer")
@@ -152,7 +158,12 @@ ZERO_LEAKAGE = modes.register(
 
 
 def measure_zero_leakage(
-    keys: BenchKeys, readings: int, repeats: int, *, prefilled: bool = False
+    keys: BenchKeys,
+    readings: int,
+    repeats: int,
+    *,
+    prefilled: bool = False,
+    noise_scheme: NoiseScheme = "full",
 ) -> Summary:
     """Milliseconds per range check (one reading, three comparisons) in this mode.
 
@@ -166,6 +177,7 @@ def measure_zero_leakage(
         repeats: timed batches (after one untimed warm-up batch).
         prefilled: draw r^N from pools filled beforehand (the burst case); otherwise every
             r^N is computed inline (the sustained case).
+        noise_scheme: how each r^N is drawn.
 
     Returns:
         Median and spread of the per-check cost.
@@ -177,8 +189,8 @@ def measure_zero_leakage(
     samples: list[float] = []
     for attempt in range(repeats + 1):
         pools = {
-            keys.pk.n: NoisePool(keys.pk, 0),
-            keys.pk_physician.n: NoisePool(keys.pk_physician, 0),
+            keys.pk.n: NoisePool(keys.pk, 0, noise_scheme),
+            keys.pk_physician.n: NoisePool(keys.pk_physician, 0, noise_scheme),
         }
         if prefilled:
             pools[keys.pk.n].fill(readings)
@@ -189,8 +201,9 @@ def measure_zero_leakage(
 
         begin = time.perf_counter()
         run = run_zero_leakage_checks_in_memory(
-            system, dgk_sk, keys.pk_physician, encrypted, workload.bounds, noise
-        )
+            system, dgk_sk, keys.pk_physician, encrypted, workload.bounds, noise,
+            offload=asyncio.to_thread,
+        )  # fmt: skip
         elapsed_ms = (time.perf_counter() - begin) * 1000
         bits = [None if a is None else decrypt(keys.sk_physician, a) for a in run.answers]
         if bits != workload.expected:

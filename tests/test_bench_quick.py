@@ -25,6 +25,13 @@ REQUIRED = (
     "zero_leakage_per_check_ms",
     "zero_leakage_speedup_vs_peer",
     "zero_leakage_leakage_bits",
+    "per_check_sequential_pdec_ms",
+    "per_check_cold_djn_ms",
+    "throughput_sustained_djn_checks_per_s",
+    "zero_leakage_throughput_sustained_checks_per_s",
+    "zero_leakage_e2e_p50_ms",
+    "ingest_ack_p95_ms",
+    "ingest_acks_per_s",
 )
 
 
@@ -53,6 +60,13 @@ def test_quick_bench_writes_report_and_prints_json_last(tmp_path: Path):
         assert summary["e2e_missing_reason"]
     assert summary["baseline_leakage_bits"] > summary["random_leakage_bits"]
     assert summary["zero_leakage_per_check_ms"] > 0
+    # the ingestion run: every reading acknowledged and decided, no connection lost
+    assert summary["ingest_missing_reason"] is None, summary["ingest_missing_reason"]
+    assert summary["ingest_readings"] == 100 and summary["ingest_connection_errors"] == 0
+    assert summary["ingest_ack_p95_ms"] > 0 and summary["ingest_acks_per_s"] > 0
+    assert summary["zero_leakage_e2e_p50_ms"] > 0
+    # short-exponent noise is cheaper than full-size noise, in the same run
+    assert summary["per_check_cold_djn_ms"] < summary["per_check_cold_ms"]
     # B's view in the zero-leakage mode tells no more than the independent view
     assert summary["zero_leakage_leakage_bits"] < summary["baseline_leakage_bits"] / 4
     for name in ("report.md", "results.csv", "results.json", "cost_vs_batch.png",

@@ -12,7 +12,7 @@ from typing import Any
 
 from protocol import comparison as cmp
 from protocol.messages import PhysicianPublicKey
-from protocol.modes.base import Job, ModeA, ModeB, Outcome, compare_jobs
+from protocol.modes.base import Job, ModeA, ModeB, Offload, Outcome, compare_jobs, inline
 from protocol.paillier import PublicKey, key_id
 from protocol.transport import InMemoryTransport
 
@@ -32,11 +32,15 @@ def jobs_for(
 
 
 def compare_in_memory(
-    mode_a: ModeA[Any], mode_b: ModeB, jobs: Sequence[Job]
+    mode_a: ModeA[Any], mode_b: ModeB, jobs: Sequence[Job], offload: Offload = inline
 ) -> tuple[Outcome, InMemoryTransport]:
-    """The comparison of ``jobs`` with both halves here; the transport holds B's seconds."""
+    """The comparison of ``jobs`` with both halves here; the transport holds B's seconds.
+
+    ``offload=asyncio.to_thread`` runs A's CPU work between rounds on a thread, as server
+    A does: A's PDec_1 then overlaps B's PDec_2 (computed here, on the event loop).
+    """
     transport = InMemoryTransport(mode_b.routes)
-    outcome = asyncio.run(compare_jobs(mode_a, jobs, transport))
+    outcome = asyncio.run(compare_jobs(mode_a, jobs, transport, offload=offload))
     return outcome, transport
 
 
