@@ -40,6 +40,7 @@ HEADLINE = {
     "zero_leakage_throughput_sustained_checks_per_s": "zero-leakage, sustained, 1 process",
     "zero_leakage_throughput_sustained_djn_checks_per_s": "the same with DJN noise",
     "zero_leakage_e2e_p50_ms": "zero-leakage, device to physician-readable, median (ms)",
+    "scale_out_speedup": "sustained checks/s, 2 worker processes over 1",
     "ingest_ack_p95_ms": "devices at once: acknowledgement p95 (ms)",
     "ingest_acks_per_s": "devices at once: acknowledgements per second",
     "zero_leakage_per_check_cold_ms": "zero-leakage mode, noise inline (ms)",

@@ -147,6 +147,7 @@ class KeySizeResults:
         summary["zero_leakage_e2e_p50_ms"] = None
         if self.e2e_zero_leakage is not None and self.e2e_zero_leakage.latency is not None:
             summary["zero_leakage_e2e_p50_ms"] = round(self.e2e_zero_leakage.latency.median_ms, 2)
+        summary["scale_out_speedup"] = _scale_out_speedup(self.throughput)
         if self.ingest is not None:
             ingest = self.ingest
             summary["ingest_missing_reason"] = None if ingest.available else ingest.reason
@@ -161,3 +162,16 @@ class KeySizeResults:
                 self.leakage["baseline"].secret_entropy_bits, 3
             )
         return summary
+
+
+def _scale_out_speedup(rows: list[ThroughputResult]) -> float | None:
+    """Sustained checks/s of the worker-process pool over one process, at the largest
+    batch both ran (noise refill counted, full-size noise): what a second comparison
+    worker on the same machine adds (issue #15)."""
+    sustained = [t for t in rows if not t.prefilled and t.noise == "full"]
+    pooled = {t.batch: t.readings_per_s for t in sustained if t.workers > 1}
+    single = {t.batch: t.readings_per_s for t in sustained if t.workers == 1}
+    common = sorted(pooled.keys() & single.keys())
+    if not common:
+        return None
+    return round(pooled[common[-1]] / single[common[-1]], 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,10 +16,12 @@ from server_a.api.main import api_router
 from server_a.b_client import b_transport as make_b_transport
 from server_a.comparison_worker import ComparisonWorker
 from server_a.core.config import Settings, get_settings
+from server_a.decision_feed import DecisionListener
 from server_a.events import Broadcaster
 from server_a.login_throttle import LoginThrottle
 from server_a.metrics import a_metrics
 from server_a.ratelimit import TokenBuckets
+from server_a.results import result_out
 from server_a.services import Services
 from server_a.storage import Storage
 from service_common.body_limit import BodySizeLimit
@@ -26,6 +29,24 @@ from service_common.metrics import install_metrics
 from service_common.noise import NoisePoolCache
 
 log = logging.getLogger("hrmon.server_a")
+
+
+def _publish_decided(
+    storage: Storage,
+    broadcaster: Broadcaster,
+    tasks: set[asyncio.Task[None]],
+    reading_ids: list[str],
+) -> None:
+    """Read another replica's decided readings and tell this replica's streams (on the
+    event loop; the read runs in a thread)."""
+
+    async def publish() -> None:
+        for row, owner in await asyncio.to_thread(storage.decided_with_owners, reading_ids):
+            broadcaster.publish(owner, result_out(row))
+
+    task = asyncio.create_task(publish())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
 
 
 def create_app(
@@ -59,17 +80,30 @@ def create_app(
         settings.device_rate_per_s, settings.device_burst, settings.max_tracked_devices
     )
     services = Services(settings, storage, broadcaster, worker, buckets, LoginThrottle(settings))
+    pending_tasks: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(storage.migrate)
-        await worker.start()
+        feed = None
+        if storage.engine.dialect.name == "postgresql":  # other replicas' decisions
+            feed = DecisionListener(
+                settings.database_url,
+                worker.worker_id,
+                asyncio.get_running_loop(),
+                functools.partial(_publish_decided, storage, broadcaster, pending_tasks),
+            )
+            await asyncio.to_thread(feed.start)
+        if settings.comparison_worker:
+            await worker.start()
         services.ready = True
         try:
             yield
         finally:
             services.ready = False
             await worker.stop()
+            if feed is not None:
+                await asyncio.to_thread(feed.stop)
             storage.close()
 
     app = FastAPI(

@@ -3,6 +3,7 @@ each answer accepted only with B's signature for that very request."""
 
 from __future__ import annotations
 
+import itertools
 import ssl
 
 import httpx
@@ -21,8 +22,12 @@ from service_common.signing import (
 class HttpTransport:
     """POSTs a mode's messages to B, signed with the A-B secret.
 
+    Several B replicas (``base_url`` a comma-separated list) are used in turn, call by
+    call: nothing in the protocol needs two calls to reach the same B
+    (``protocol.sealed_share``), so any replica answers any call.
+
     Args:
-        base_url: server B.
+        base_url: server B, or its replicas separated by commas.
         ab_secret: the HMAC key.
         timeout_s: per call; a slow B counts as unavailable.
         transport: :func:`b_transport`, or ``httpx.ASGITransport`` in tests (metrics wrap
@@ -37,11 +42,9 @@ class HttpTransport:
         transport: httpx.AsyncBaseTransport,
     ) -> None:
         self._secret = ab_secret
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            transport=transport,
-            timeout=timeout_s,
-        )
+        self._replicas = b_replicas(base_url)
+        self._turn = itertools.count()
+        self._http = httpx.AsyncClient(transport=transport, timeout=timeout_s)
 
     async def call(self, route: str, request: BaseModel, response_type: type[Response]) -> Response:
         """B's answer.
@@ -53,7 +56,8 @@ class HttpTransport:
         signed = signature_headers(self._secret, body)
         headers = {"content-type": "application/json", **signed}
         try:
-            response = await self._http.post(route, content=body, headers=headers)
+            replica = self._replicas[next(self._turn) % len(self._replicas)]
+            response = await self._http.post(replica + route, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise PeerError(type(exc).__name__) from None
         if response.status_code != 200:
@@ -75,6 +79,18 @@ class HttpTransport:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
+
+
+def b_replicas(urls: str) -> list[str]:
+    """The B URLs of a comma-separated list, without trailing slashes.
+
+    Raises:
+        ValueError: the list is empty or an entry is not an http(s) URL.
+    """
+    replicas = [u.strip().rstrip("/") for u in urls.split(",") if u.strip()]
+    if not replicas or not all(u.startswith(("http://", "https://")) for u in replicas):
+        raise ValueError("server_b_url: one or more http(s) URLs separated by commas")
+    return replicas
 
 
 def b_transport(tls: ssl.SSLContext | None) -> httpx.AsyncHTTPTransport:

@@ -18,7 +18,9 @@ import concurrent.futures
 import contextlib
 import logging
 import multiprocessing
+import os
 import secrets
+import socket
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -76,6 +78,8 @@ class ComparisonWorker:
         self._task: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
+        # names this worker's claims in a shared database (Storage.claim_work)
+        self.worker_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -177,7 +181,11 @@ class ComparisonWorker:
             await self._slots.acquire()
             try:
                 items = await asyncio.to_thread(
-                    self.storage.pending_work, self.batch_max, set(self._in_flight)
+                    self.storage.claim_work,
+                    self.worker_id,
+                    self.batch_max,
+                    self.settings.claim_lease_s,
+                    set(self._in_flight),
                 )
             except BaseException:
                 self._slots.release()
@@ -199,12 +207,15 @@ class ComparisonWorker:
                 self.mode, jobs, self._transport(), prepare=self._prepare, offload=asyncio.to_thread
             )
             invalid = damaged + outcome.invalid
-            rows = await asyncio.to_thread(self.storage.record_decisions, outcome.answers, invalid)
+            rows = await asyncio.to_thread(
+                self.storage.record_decisions, outcome.answers, invalid, self.worker_id
+            )
             self._failures = 0
             owners = {i.reading_id: i.physician_id for i in items}
             for row in rows:
                 self.broadcaster.publish(owners[row.id], result_out(row))
         except PeerError as exc:
+            await self._release(items)
             delay = self._note_failure()
             log.warning(
                 "server B unavailable (%s); %d readings stay pending, retry in %.2f s",
@@ -213,12 +224,21 @@ class ComparisonWorker:
                 delay,
             )
         except Exception:
+            await self._release(items)
             delay = self._note_failure()
             log.exception("comparison batch failed; %d readings stay pending", len(items))
         finally:
             self._in_flight.difference_update(i.reading_id for i in items)
             self._slots.release()
             self._wake.set()
+
+    async def _release(self, items: list[WorkItem]) -> None:
+        """Give the batch's claims back (any worker may retry them now)."""
+        try:
+            ids = [i.reading_id for i in items]
+            await asyncio.to_thread(self.storage.release_claims, self.worker_id, ids)
+        except Exception:  # the lease runs out anyway
+            log.warning("could not release %d claims; they lapse with the lease", len(items))
 
     def _note_failure(self) -> float:
         self._failures += 1

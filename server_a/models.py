@@ -87,3 +87,6 @@ class Reading(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     result: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # a comparison worker's lease on a pending reading (migration 0003; Storage.claim_work)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

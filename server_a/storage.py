@@ -14,13 +14,13 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, func, select, text, update
+from sqlalchemy import create_engine, event, func, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -75,6 +75,11 @@ class WorkItem:
     irregularity_threshold: str | None
     """irregularity and its threshold are None in rows stored before the rhythm check
     existed (migration 0002); :func:`server_a.comparison_mode.jobs_of` fills them in."""
+
+
+DECIDED_CHANNEL = "hrmon_decided"
+"""PostgreSQL LISTEN/NOTIFY channel: "origin;id,id,..." when readings are decided."""
+NOTIFY_IDS = 150
 
 
 def now() -> datetime:
@@ -335,40 +340,63 @@ class Storage:
         with self._session() as session:
             return [r for r in session.scalars(query).all() if r is not None]
 
-    def pending_work(self, limit: int, exclude: Collection[str] = ()) -> list[WorkItem]:
-        """Up to ``limit`` pending readings of patients with a range, oldest first."""
-        query = (
-            select(Reading, Patient, Physician)
+    def claim_work(
+        self, worker: str, limit: int, lease_s: float, exclude: Collection[str] = ()
+    ) -> list[WorkItem]:
+        """Claim up to ``limit`` pending readings of patients with a range, oldest first,
+        for ``lease_s`` seconds: no other worker takes them until the lease ends (a worker
+        that dies leaves them to the others after one lease).
+
+        On PostgreSQL the candidates are locked ``FOR UPDATE SKIP LOCKED``, so workers
+        claiming at once take disjoint batches without waiting on each other; SQLite has
+        one writer at a time. Either way the claim is an ``UPDATE`` that re-checks the
+        lease, and only the rows this worker holds afterwards come back.
+        """
+        moment = now()
+        free = or_(Reading.claimed_until.is_(None), Reading.claimed_until < moment)
+        candidates = (
+            select(Reading.id)
             .join(Patient, Reading.patient_id == Patient.id)
-            .join(Physician, Patient.physician_id == Physician.id)
-            .where(Reading.status == "pending", Patient.range_low.is_not(None))
+            .where(Reading.status == "pending", Patient.range_low.is_not(None), free)
             .order_by(Reading.received_at, Reading.id)
             .limit(limit)
         )
         if exclude:
-            query = query.where(Reading.id.not_in(list(exclude)))
+            candidates = candidates.where(Reading.id.not_in(list(exclude)))
+        if self.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(of=Reading, skip_locked=True)
         with self._session() as session:
-            rows = session.execute(query).all()
-        items = []
-        for reading, patient, physician in rows:
-            assert patient.range_low and patient.range_high and patient.range_threshold
-            items.append(
-                WorkItem(
-                    reading_id=reading.id,
-                    patient_id=patient.id,
-                    physician_id=physician.id,
-                    physician_n=physician.public_key_n,
-                    physician_key_id=physician.public_key_id,
-                    heart_rate=reading.heart_rate,
-                    score=reading.score,
-                    irregularity=reading.irregularity,
-                    low=patient.range_low,
-                    high=patient.range_high,
-                    threshold=patient.range_threshold,
-                    irregularity_threshold=patient.range_irregularity_threshold,
+            ids = list(session.scalars(candidates).all())
+            if ids:
+                session.execute(
+                    update(Reading)
+                    .where(Reading.id.in_(ids), Reading.status == "pending", free)
+                    .values(claimed_by=worker, claimed_until=moment + timedelta(seconds=lease_s))
                 )
+            session.commit()
+            if not ids:
+                return []
+            rows = session.execute(
+                select(Reading, Patient, Physician)
+                .join(Patient, Reading.patient_id == Patient.id)
+                .join(Physician, Patient.physician_id == Physician.id)
+                .where(Reading.id.in_(ids), Reading.claimed_by == worker)
+                .order_by(Reading.received_at, Reading.id)
+            ).all()
+        return [_work_item(reading, patient, physician) for reading, patient, physician in rows]
+
+    def release_claims(self, worker: str, reading_ids: Collection[str]) -> None:
+        """Give back this worker's claim on readings it could not finish (B away), so that
+        any worker may retry them at once instead of after the lease."""
+        if not reading_ids:
+            return
+        with self._session() as session:
+            session.execute(
+                update(Reading)
+                .where(Reading.id.in_(list(reading_ids)), Reading.claimed_by == worker)
+                .values(claimed_by=None, claimed_until=None)
             )
-        return items
+            session.commit()
 
     def count_pending(self) -> int:
         with self._session() as session:
@@ -377,10 +405,16 @@ class Storage:
             )
         return int(count or 0)
 
-    def record_decisions(self, done: dict[str, str], invalid: Iterable[str] = ()) -> list[Reading]:
+    def record_decisions(
+        self, done: dict[str, str], invalid: Iterable[str] = (), origin: str = ""
+    ) -> list[Reading]:
         """Mark readings done (with Enc_pkD(bit)) or invalid, in one transaction.
 
-        Only still-pending readings change, so a retried batch never overwrites a result.
+        Only still-pending readings change, so a retried batch never overwrites a result,
+        and a reading two workers compared is decided once. On PostgreSQL the same
+        transaction notifies ``DECIDED_CHANNEL`` with ``origin`` and the changed ids (no
+        value), so every server A replica tells its own event streams
+        (``server_a.decision_feed``).
 
         Returns:
             The rows that changed.
@@ -404,10 +438,47 @@ class Storage:
                 )
                 if _rowcount(outcome):
                     changed.append(reading_id)
+            if self.engine.dialect.name == "postgresql":
+                for start in range(0, len(changed), NOTIFY_IDS):  # payloads under 8000 bytes
+                    payload = f"{origin};" + ",".join(changed[start : start + NOTIFY_IDS])
+                    session.execute(
+                        text("SELECT pg_notify(:channel, :payload)"),
+                        {"channel": DECIDED_CHANNEL, "payload": payload},
+                    )
             session.commit()
             if not changed:
                 return []
             return list(session.scalars(select(Reading).where(Reading.id.in_(changed))).all())
+
+    def decided_with_owners(self, reading_ids: Collection[str]) -> list[tuple[Reading, str]]:
+        """Decided readings with their physician's id, for another replica's streams."""
+        if not reading_ids:
+            return []
+        with self._session() as session:
+            rows = session.execute(
+                select(Reading, Patient.physician_id)
+                .join(Patient, Reading.patient_id == Patient.id)
+                .where(Reading.id.in_(list(reading_ids)), Reading.status != "pending")
+            ).all()
+        return [(reading, physician_id) for reading, physician_id in rows]
+
+
+def _work_item(reading: Reading, patient: Patient, physician: Physician) -> WorkItem:
+    assert patient.range_low and patient.range_high and patient.range_threshold
+    return WorkItem(
+        reading_id=reading.id,
+        patient_id=patient.id,
+        physician_id=physician.id,
+        physician_n=physician.public_key_n,
+        physician_key_id=physician.public_key_id,
+        heart_rate=reading.heart_rate,
+        score=reading.score,
+        irregularity=reading.irregularity,
+        low=patient.range_low,
+        high=patient.range_high,
+        threshold=patient.range_threshold,
+        irregularity_threshold=patient.range_irregularity_threshold,
+    )
 
 
 def _rowcount(result: Any) -> int:

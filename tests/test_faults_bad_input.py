@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 from client.web.basics import free_port
 from ops.launcher import write_key_dir
+from server_a.metrics import COUNT_EVERY_S
 from tests.fault_support import World, running_world, stored_readings, wait_all_done
 from tests.service_helpers import (
     PASSWORD,
@@ -145,7 +147,12 @@ def test_the_limit_follows_the_device_not_the_spelling_of_its_header(world: Worl
 
 def test_metrics_count_without_values(world: World) -> None:
     scraper = bearer((world.key_dir / "metrics_token").read_text().strip())
-    text = httpx.get(f"{world.a_url}/metrics", headers=scraper).text
+    deadline = time.monotonic() + 2 * COUNT_EVERY_S  # the count is refreshed at most that often
+    while True:
+        text = httpx.get(f"{world.a_url}/metrics", headers=scraper).text
+        if 'hrmon_a_readings{status="done"} 3.0' in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert 'hrmon_a_readings{status="done"} 3.0' in text
     assert 'hrmon_a_http_requests_total{handler="submit_reading",status="202"}' in text
     assert "hrmon_a_b_call_seconds_count" in text

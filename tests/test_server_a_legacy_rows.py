@@ -73,7 +73,7 @@ def test_a_reading_stored_before_the_rhythm_check_decides_as_before(
 ) -> None:
     storage = Storage(_database_at_0001(tmp_path / "a.db", [("r1", hr, score)]))
     storage.migrate()
-    (item,) = storage.pending_work(10)
+    (item,) = storage.claim_work("test-worker", 10, lease_s=60)
     assert item.irregularity is None and item.irregularity_threshold is None
     pk, share_a, share_b = system_key()
     pk_d, sk_d = physician_key()

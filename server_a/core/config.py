@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from protocol import dgk
 from protocol.keys import KeyShare
 from protocol.paillier import key_id
+from server_a.b_client import b_replicas
 from service_common.key_dir import (
     DGK_PUBLIC,
     ENROLMENT_TOKEN,
@@ -47,7 +48,10 @@ class Settings(ServerSettings):
         default="sqlite:///./hrmon-a.sqlite3",
         validation_alias=AliasChoices("HRMON_A_DATABASE_URL", "DATABASE_URL", "database_url"),
     )
-    server_b_url: str = "http://127.0.0.1:8002"
+    server_b_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="server B, or its stateless replicas separated by commas (used in turn)",
+    )
     access_token_minutes: int = Field(default=15, gt=0, le=24 * 60)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     readings_per_pack: int = Field(default=0, ge=0, le=16, description="0: as many as fit")
@@ -59,6 +63,16 @@ class Settings(ServerSettings):
     retry_cap_s: float = Field(default=5.0, gt=0, le=300)
     b_timeout_s: float = Field(default=30.0, gt=0, le=600)
     noise_pool_size: int = Field(default=32, ge=0, le=4096)
+    comparison_worker: bool = Field(
+        default=True, description="off: an API replica that only stores and serves"
+    )
+    claim_lease_s: float = Field(
+        default=120.0,
+        ge=1,
+        le=3600,
+        description="how long a worker holds a claimed batch; a dead worker's readings "
+        "go to another after this",
+    )
     pdec_ahead: bool = Field(
         default=True, description="B's partial decryption at the same time as A's"
     )
@@ -82,6 +96,7 @@ class Settings(ServerSettings):
             raise ValueError(
                 "database_url: only sqlite:/// and postgresql+psycopg:// are supported"
             )
+        b_replicas(self.server_b_url)  # a bad list stops the start, naming the setting
         if self.share_file is None and self.key_dir is not None:
             _check_system_public(self.key_dir / SYSTEM_PUBLIC, self.share)
         self._jwt_secret = SecretStr(
