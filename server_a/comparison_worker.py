@@ -1,7 +1,8 @@
 """Server A's comparison worker: pending readings -> the mode's rounds with B -> Enc_pkD(bit).
 
-A background asyncio task (route handlers hold no crypto). It picks pending readings of
-patients with a range and hands them, as one batch, to the configured mode's A half
+A background asyncio task (route handlers hold no crypto). It claims pending readings of
+patients with a range (``Storage.claim_work``: a lease, so several workers may share one
+PostgreSQL) and hands them, as one batch, to the configured mode's A half
 (``protocol.modes``) through :func:`~protocol.modes.base.compare_jobs`: round one's
 crypto runs in the crypto process (or a thread), the rest in a thread, the calls to B
 over :class:`~server_a.b_client.HttpTransport`. It stores the answers and tells the
