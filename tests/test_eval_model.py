@@ -156,3 +156,31 @@ def test_roc_points_end_at_the_corners_and_match_auc() -> None:
     fpr, tpr = roc_points(labels, scores)
     assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
     assert np.trapezoid(tpr, fpr) == pytest.approx(auc_score(labels, scores))
+
+
+def test_yaseen_layout_feeds_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The Yaseen converter's folder is what ``hrmon eval model`` reads: N -> normal,
+    every valve class -> abnormal; unrelated files are ignored, a duplicate name refused."""
+    from evaluation.yaseen_layout import main as layout_main
+
+    samples = REPO_ROOT / "device" / "samples"
+    src = tmp_path / "unpacked"
+    for cls, sample in (("N", "a0018"), ("MR", "a0020"), ("MS", "a0022"), ("N", "a0056")):
+        folder = src / f"{cls}_New_3" / "inner"
+        folder.mkdir(parents=True, exist_ok=True)
+        number = len(list(src.rglob(f"New_{cls}_*.wav"))) + 1
+        shutil.copy(samples / f"{sample}.wav", folder / f"New_{cls}_{number:03d}.wav")
+    shutil.copy(samples / "a0060.wav", src / "notes.wav")
+    dst = tmp_path / "layout"
+    assert layout_main([str(src), str(dst)]) == 0
+    reference = (dst / "yaseen" / "REFERENCE.csv").read_text().split()
+    assert reference == ["New_MR_001,1", "New_MS_001,1", "New_N_001,-1", "New_N_002,-1"]
+    capsys.readouterr()
+    assert main([str(dst), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["per_set"]["yaseen"]["n"] == 4
+    assert (result["n_abnormal"], result["n_normal"]) == (2, 2)
+
+    shutil.copy(samples / "a0161.wav", src / "New_N_001.wav")
+    assert layout_main([str(src), str(tmp_path / "again")]) == 2
+    assert "appears twice" in capsys.readouterr().err
