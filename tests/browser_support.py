@@ -151,11 +151,12 @@ class World:
     def patient_id(self, label: str) -> str:
         return self.devices[label].patient_id
 
-    def submit(self, label: str, bpm: float, score: float) -> str:
+    def submit(self, label: str, bpm: float, score: float, taken_at: datetime | None = None) -> str:
         """Send one reading as the patient's device would; returns its reading id."""
         config = self.devices[label]
+        when = taken_at or datetime.now(UTC)
         with connect(config) as api:
-            return submit(api, config, encode_reading(bpm, score), datetime.now(UTC)).reading_id
+            return submit(api, config, encode_reading(bpm, score), when).reading_id
 
     def results(self, label: str) -> list[ResultOut]:
         api, _ = physician_cli.login(self.home, PASSWORD)
@@ -185,7 +186,7 @@ def launch(keys: Path, base: Path) -> Any:
 
 @contextmanager
 def physician_world(
-    name: str, patients: dict[str, tuple[float, float, float] | None]
+    name: str, patients: dict[str, tuple[float, float, float, float] | None]
 ) -> Iterator[World]:
     """Servers up, a physician enrolled, each patient added with the range given (or none).
 
@@ -201,7 +202,7 @@ def physician_world(
 
 @contextmanager
 def _physician_world(
-    base: Path, patients: dict[str, tuple[float, float, float] | None]
+    base: Path, patients: dict[str, tuple[float, float, float, float] | None]
 ) -> Iterator[World]:
     keys = write_key_dir(base / "keys", system=system_key())
     with launch(keys, base) as servers:

@@ -183,6 +183,17 @@ def test_dashboard_never_shows_or_sends_a_value_or_a_key(page: Page, world: Worl
         expect(page.locator("svg.chart rect.bar-abnormal")).to_have_count(1)
         snapshot("history")
 
+        # The exports and the alert inbox carry verdicts and times only.
+        patient_path = page.url.removeprefix(url)
+        for kind in ("csv", "alerts.csv", "fhir.json"):
+            export = page.request.get(f"{url}{patient_path}/export.{kind}?period=all")
+            assert export.ok, kind
+            texts.append((f"export {kind}", export.text()))
+        page.get_by_role("link", name="Alerts").first.click()
+        expect(page.locator("#open-alerts")).to_contain_text(LABEL)
+        snapshot("alert inbox")
+        page.go_back()
+
         page.get_by_role("link", name="Edit healthy range").click()
         for field, value in zip(
             ("Lowest healthy rate (bpm)", "Highest healthy rate (bpm)"), RANGE_FORM, strict=False
@@ -206,6 +217,9 @@ def test_dashboard_never_shows_or_sends_a_value_or_a_key(page: Page, world: Worl
     assert LABEL in joined and "csrf_token=" in joined
     assert any(where == "event stream" and '"verdict":"abnormal"' in t for where, t in texts)
     assert sum(where.startswith("response body") for where, _ in texts) >= 5
+    assert any(
+        where == "export fhir.json" and '"code":"A"' in t.replace(" ", "") for where, t in texts
+    )
 
     patterns = forbidden(world)
     # A's result ciphertexts (Enc_pkD(bit)) stay in the dashboard process too.

@@ -8,6 +8,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from client.errors import ConfigError, InputError
 from client.web.basics import check_loopback
 from device.page import parse_window, shorten, shown_body
+from physician.alerts import AlertBook
 from physician.dashboard.chart import abnormal_chart, bin_counts, choose_bin
 from physician.dashboard.live import LiveRelay
 from physician.dashboard.routes import parse_range_form
@@ -144,7 +146,10 @@ async def _collect(relay: LiveRelay, event: str, limit: int = 10) -> list[str]:
     return seen
 
 
-def test_live_relay_decrypts_and_forwards_only_the_verdict() -> None:
+def test_live_relay_decrypts_and_forwards_only_the_verdict(tmp_path: Path) -> None:
+    """The browser gets the verdict and the open-alert count; the abnormal result opened
+    its alert in the physician's book on the way."""
+    book = AlertBook(tmp_path / "alerts.sqlite3")
     pair = PhysicianKeyPair(*physician_key())
     result = _result(pair, 1)
     body = f": connected\n\nevent: result\nid: r1\ndata: {json.dumps(result)}\n\n"
@@ -154,7 +159,7 @@ def test_live_relay_decrypts_and_forwards_only_the_verdict() -> None:
         return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
 
     relay = LiveRelay(
-        "http://a.test", ResultDecryptor(pair), retry_s=0.01,
+        "http://a.test", ResultDecryptor(pair), retry_s=0.01, alerts=book,
         transport=httpx.MockTransport(answer),
     )  # fmt: skip
     seen = _first(relay, "result")
@@ -165,7 +170,9 @@ def test_live_relay_decrypts_and_forwards_only_the_verdict() -> None:
         "label": "Ada",
         "verdict": "abnormal",
         "taken_at": data["taken_at"],
+        "open_alerts": 1,
     }
+    assert [a.patient_id for a in book.open_alerts()] == [PATIENT_ID]
     assert str(result["result"])[:40] not in "".join(seen)
 
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from client.errors import ApiError, AuthError, HrmonError, ServerUnavailable, run_command
 from client.web.basics import free_port, install_web_basics, make_templates, serve
 from physician import profile as physician_profile
+from physician.alerts import AlertBook
 from physician.dashboard import routes
 from physician.dashboard.config import DashboardConfig
 from physician.dashboard.live import LiveRelay
@@ -33,12 +34,14 @@ def create_app(config: DashboardConfig) -> FastAPI:
         title="hrmon physician dashboard", docs_url=None, redoc_url=None, openapi_url=None
     )
     decryptor = ResultDecryptor(config.keys)
+    alerts = AlertBook.in_home(config.home)
     state = DashboardState(
         config=config,
         sessions=SessionStore(),
         decryptor=decryptor,
-        relay=LiveRelay(config.profile.server, decryptor),
+        relay=LiveRelay(config.profile.server, decryptor, alerts=alerts),
         templates=make_templates(),
+        alerts=alerts,
     )
     app.state.dashboard = state
     app.include_router(routes.router)

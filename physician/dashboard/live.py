@@ -19,6 +19,7 @@ import httpx
 from pydantic import ValidationError
 
 from client.errors import AuthError, HrmonError
+from physician.alerts import AlertBook
 from physician.dashboard.views import ResultDecryptor, format_time
 from protocol.messages import ResultOut
 
@@ -65,6 +66,7 @@ class LiveRelay:
         server: server A's base URL.
         decryptor: sk_D's verdicts.
         labels: returns {patient_id: label} for the signed-in physician (called in a thread).
+        alerts: the alert book that each abnormal result opens an alert in.
         transport: an alternative httpx transport (tests).
     """
 
@@ -75,8 +77,10 @@ class LiveRelay:
         *,
         ping_s: float = PING_S,
         retry_s: float = RETRY_S,
+        alerts: AlertBook | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._alerts = alerts
         self._server = server.rstrip("/")
         self._decryptor = decryptor
         self._ping_s = ping_s
@@ -154,6 +158,7 @@ class LiveRelay:
                 if patient_id not in known:
                     known = await anyio.to_thread.run_sync(labels)
                 verdict = await anyio.to_thread.run_sync(self._decryptor.verdict, result)
+                open_alerts = await anyio.to_thread.run_sync(self._note_alert, result, verdict)
                 await queue.put(
                     sse(
                         "result",
@@ -162,6 +167,17 @@ class LiveRelay:
                             "label": known.get(patient_id, "unknown patient"),
                             "verdict": verdict,
                             "taken_at": format_time(result.taken_at),
+                            "open_alerts": open_alerts,
                         },
                     )
                 )
+
+    def _note_alert(self, result: ResultOut, verdict: str) -> int | None:
+        """Open the alert of an abnormal result; the number of open alerts (None: no book)."""
+        if self._alerts is None:
+            return None
+        if verdict == "abnormal":
+            self._alerts.open_abnormal(
+                str(result.patient_id), str(result.reading_id), result.taken_at
+            )
+        return sum(self._alerts.open_counts().values())

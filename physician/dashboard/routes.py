@@ -13,17 +13,26 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
 
 from client.api import ServerAClient
 from client.encrypt import encode_range, encrypt_range
 from client.errors import ApiError, AuthError, InputError, ServerUnavailable
 from client.web.basics import same_token
+from physician import export
+from physician.alerts import NOTE_MAX_CHARS, AlertBook, AlertError
 from physician.cli import pinned_system_key
 from physician.dashboard import views
 from physician.dashboard.chart import abnormal_chart
@@ -49,6 +58,7 @@ class DashboardState:
     decryptor: views.ResultDecryptor
     relay: LiveRelay
     templates: Jinja2Templates
+    alerts: AlertBook
 
 
 class NotSignedIn(Exception):
@@ -104,6 +114,7 @@ def render(
             "server": state.config.profile.server,
             "verdict_text": views.VERDICT_TEXT,
             "format_time": views.format_time,
+            "open_alert_count": sum(state.alerts.open_counts().values()),
             **context,
         },
         status_code=status_code,
@@ -199,11 +210,23 @@ def unreachable_message(state: DashboardState) -> str:
 # -- patients -----------------------------------------------------------------------------
 
 
+def synced_rows(api: ServerAClient, state: DashboardState) -> list[views.PatientRow]:
+    """The patient rows after opening every alert due (abnormal and missed readings)."""
+    rows = views.patient_rows(api, state.decryptor)
+    return views.sync_alerts(api, state.decryptor, state.alerts, rows, datetime.now(UTC))
+
+
+SearchQuery = Annotated[str, Query(max_length=100)]
+
+
 @router.get("/", response_class=HTMLResponse)
-def patients(request: Request, state: State, session: SignedIn) -> Response:
+def patients(request: Request, state: State, session: SignedIn, q: SearchQuery = "") -> Response:
     with server_a(state, session) as api:
-        rows = views.patient_rows(api, state.decryptor)
-    return render(request, state, session, "patients.html", patients=rows, live=True)
+        rows = synced_rows(api, state)
+    shown = views.triage(rows, q)
+    return render(
+        request, state, session, "patients.html", patients=shown, total=len(rows), q=q, live=True
+    )
 
 
 def _patient_or_404(api: ServerAClient, state: DashboardState, patient_id: str) -> views.PatientRow:
@@ -213,25 +236,188 @@ def _patient_or_404(api: ServerAClient, state: DashboardState, patient_id: str) 
     return row
 
 
-@router.get("/patients/{patient_id}", response_class=HTMLResponse)
-def patient_history(request: Request, state: State, session: SignedIn, patient_id: str) -> Response:
+def patient_page(
+    request: Request,
+    state: DashboardState,
+    session: Session,
+    patient_id: str,
+    *,
+    status_code: int = 200,
+    missed_error: str | None = None,
+    missed_value: str | None = None,
+) -> Response:
     now = datetime.now(UTC)
     with server_a(state, session) as api:
         patient = _patient_or_404(api, state, patient_id)
+        views.sync_alerts(api, state.decryptor, state.alerts, [patient], now)
         readings = views.history(api, state.decryptor, patient_id)
         tally_rows = views.tallies(api, state.decryptor, patient_id, now)
+    hours = state.alerts.missed_after_hours(patient_id)
     return render(
         request,
         state,
         session,
         "patient.html",
+        status_code=status_code,
         patient=patient,
         readings=readings,
         tallies=tally_rows,
         chart=abnormal_chart(readings),
         history_limit=views.HISTORY_LIMIT,
+        alert_history=views.alert_rows(state.alerts.history(patient_id), [patient]),
+        missed_value=missed_value
+        if missed_value is not None
+        else ("" if hours is None else f"{hours:g}"),
+        missed_error=missed_error,
         live=True,
     )
+
+
+@router.get("/patients/{patient_id}", response_class=HTMLResponse)
+def patient_history(request: Request, state: State, session: SignedIn, patient_id: str) -> Response:
+    return patient_page(request, state, session, patient_id)
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_inbox(request: Request, state: State, session: SignedIn) -> Response:
+    with server_a(state, session) as api:
+        rows = synced_rows(api, state)
+    return render(
+        request,
+        state,
+        session,
+        "alerts.html",
+        open_alerts=views.alert_rows(state.alerts.open_alerts(), rows),
+        acknowledged=[
+            row
+            for row in views.alert_rows(state.alerts.history(limit=50), rows)
+            if not row.alert.is_open
+        ],
+        note_max=NOTE_MAX_CHARS,
+        live=True,
+    )
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge_alert(
+    state: State,
+    session: SignedIn,
+    alert_id: int,
+    note: Annotated[str, Form(max_length=4 * NOTE_MAX_CHARS)] = "",
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> Response:
+    if not same_token(session.csrf_token, csrf_token):
+        session.notice = "The form had expired. Nothing was acknowledged; please try again."
+        return redirect("/alerts", session)
+    try:
+        state.alerts.acknowledge(alert_id, session.username or "unknown", note)
+    except AlertError as exc:
+        session.notice = f"Not acknowledged: {exc}."
+    else:
+        session.notice = "Alert acknowledged. It stays in the patient's alert history."
+    return redirect("/alerts", session)
+
+
+@router.post("/patients/{patient_id}/missed-period", response_class=HTMLResponse)
+def set_missed_period(
+    request: Request,
+    state: State,
+    session: SignedIn,
+    patient_id: str,
+    hours: Annotated[str, Form(max_length=32)] = "",
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> Response:
+    with server_a(state, session) as api:
+        patient = _patient_or_404(api, state, patient_id)
+    if not same_token(session.csrf_token, csrf_token):
+        return patient_page(
+            request,
+            state,
+            session,
+            patient_id,
+            status_code=400,
+            missed_value=hours,
+            missed_error="The form had expired. Please save again.",
+        )
+    text = hours.strip().replace(",", ".")
+    try:
+        value = None if not text else float(text)
+        if value is not None and not math.isfinite(value):
+            raise ValueError
+        state.alerts.set_missed_after_hours(patient_id, value)
+    except ValueError as exc:
+        message = (
+            str(exc) if isinstance(exc, AlertError) else "the period must be a number of hours"
+        )
+        return patient_page(
+            request,
+            state,
+            session,
+            patient_id,
+            status_code=422,
+            missed_value=hours,
+            missed_error=f"Not saved: {message}.",
+        )
+    session.notice = f"Missed-reading alert for {patient.label}: " + (
+        "off." if value is None else f"after {value:g} hours without a reading."
+    )
+    return redirect(f"/patients/{patient_id}", session)
+
+
+# -- export -------------------------------------------------------------------------------
+
+EXPORT_PERIODS: dict[str, timedelta | None] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "365d": timedelta(days=365),
+    "all": None,
+}
+
+
+@router.get("/patients/{patient_id}/export.{kind}")
+def export_patient(
+    state: State,
+    session: SignedIn,
+    patient_id: str,
+    kind: str,
+    period: Annotated[str, Query(max_length=8)] = "30d",
+) -> Response:
+    if kind not in ("csv", "alerts.csv", "fhir.json"):
+        raise HTTPException(404)
+    if period not in EXPORT_PERIODS:
+        raise HTTPException(422, f"period must be one of {', '.join(EXPORT_PERIODS)}")
+    span = EXPORT_PERIODS[period]
+    since = None if span is None else datetime.now(UTC) - span
+    with server_a(state, session) as api:
+        patient = _patient_or_404(api, state, patient_id)
+        results = views.results_between(api, patient_id, since)
+    verdicts = [(r, state.decryptor.verdict(r)) for r in results]
+    stem = f"hrmon-{patient_id}-{period}"
+    headers = {"Cache-Control": "no-store"}
+    if kind == "fhir.json":
+        rows = [(str(r.reading_id), r.taken_at, r.received_at, v) for r, v in verdicts]
+        headers["Content-Disposition"] = f'attachment; filename="{stem}.fhir.json"'
+        return JSONResponse(
+            export.fhir_bundle(patient_id, patient.label, rows),
+            media_type="application/fhir+json",
+            headers=headers,
+        )
+    if kind == "alerts.csv":
+        alerts = [
+            a
+            for a in state.alerts.history(patient_id, limit=100_000)
+            if since is None or a.occurred_at >= since
+        ]
+        body = export.alerts_csv(alerts)
+        headers["Content-Disposition"] = f'attachment; filename="{stem}-alerts.csv"'
+    else:
+        body = export.readings_csv([(r.taken_at, r.received_at, v) for r, v in verdicts])
+        headers["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 # -- healthy range ------------------------------------------------------------------------

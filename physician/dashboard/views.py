@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from client.api import ServerAClient
+from physician.alerts import Alert, AlertBook
 from physician.keys import PhysicianKeyPair
 from protocol.messages import ResultOut
 
@@ -45,6 +46,21 @@ class PatientRow:
     verdict: Verdict
     taken_at: datetime | None
     invalid_readings: int = 0
+    open_alerts: int = 0
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert with its patient's label, as the inbox and history show it."""
+
+    alert: Alert
+    label: str
+
+    @property
+    def what(self) -> str:
+        if self.alert.kind == "abnormal":
+            return "Abnormal reading"
+        return "No readings received"
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class Reading:
 
     taken_at: datetime
     verdict: Verdict
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,70 @@ def patient_rows(api: ServerAClient, decryptor: ResultDecryptor) -> list[Patient
     return sorted(rows, key=lambda row: (row.label.casefold(), row.patient_id))
 
 
+PAGE = 1000  # server A's largest page of results
+
+
+def results_between(
+    api: ServerAClient, patient_id: str, since: datetime | None, until: datetime | None = None
+) -> list[ResultOut]:
+    """Every result of the patient taken in [since, until], newest first, page by page
+    (A answers at most 1000 at a time; a page's oldest time starts the next page)."""
+    seen: dict[str, ResultOut] = {}
+    while True:
+        page = api.results(patient_id, since=since, until=until, limit=PAGE)
+        fresh = [r for r in page if str(r.reading_id) not in seen]
+        seen.update((str(r.reading_id), r) for r in fresh)
+        if len(page) < PAGE or not fresh:
+            return sorted(seen.values(), key=lambda r: (r.taken_at, r.received_at), reverse=True)
+        until = min(r.taken_at for r in page)
+
+
+def sync_alerts(
+    api: ServerAClient,
+    decryptor: ResultDecryptor,
+    book: AlertBook,
+    rows: list[PatientRow],
+    now: datetime,
+) -> list[PatientRow]:
+    """Open the alerts of abnormal readings decided since the last sync and of patients
+    silent past their period; returns the rows with their open-alert counts.
+
+    Runs in this process on results A already serves to the physician; A sees the same
+    result requests whatever the bits are, and learns nothing about the alerts.
+    """
+    for row in rows:
+        newest: datetime | None = None
+        for result in results_between(api, row.patient_id, book.sync_since(row.patient_id, now)):
+            verdict = decryptor.verdict(result)
+            if verdict == "pending":
+                continue
+            newest = result.taken_at if newest is None else max(newest, result.taken_at)
+            if verdict == "abnormal":
+                book.open_abnormal(row.patient_id, str(result.reading_id), result.taken_at)
+        if newest is not None:
+            book.mark_synced(row.patient_id, newest)
+        book.check_missed(row.patient_id, row.taken_at, now)
+    counts = book.open_counts()
+    return [replace(row, open_alerts=counts.get(row.patient_id, 0)) for row in rows]
+
+
+def triage(rows: list[PatientRow], query: str = "") -> list[PatientRow]:
+    """Patients whose label contains ``query`` (any case), open alerts first, then those
+    whose latest reading is abnormal, then by label."""
+    needle = query.strip().casefold()
+    kept = [row for row in rows if needle in row.label.casefold()]
+    return sorted(
+        kept,
+        key=lambda r: (-r.open_alerts, r.verdict != "abnormal", r.label.casefold(), r.patient_id),
+    )
+
+
+def alert_rows(alerts: list[Alert], rows: list[PatientRow]) -> list[AlertRow]:
+    """Alerts with their patients' labels (a patient no longer listed: "unknown")."""
+    labels = {row.patient_id: row.label for row in rows}
+    return [AlertRow(a, labels.get(a.patient_id, "unknown patient")) for a in alerts]
+
+
 def find_patient(rows: list[PatientRow], patient_id: str) -> PatientRow | None:
     """The row of one patient, if they are among the physician's."""
     return next((row for row in rows if row.patient_id == patient_id), None)
@@ -131,7 +212,7 @@ def find_patient(rows: list[PatientRow], patient_id: str) -> PatientRow | None:
 def history(api: ServerAClient, decryptor: ResultDecryptor, patient_id: str) -> list[Reading]:
     """A patient's readings, newest first, each with its verdict."""
     return [
-        Reading(r.taken_at, decryptor.verdict(r))
+        Reading(r.taken_at, decryptor.verdict(r), r.received_at)
         for r in api.results(patient_id, limit=HISTORY_LIMIT)
     ]
 

@@ -59,10 +59,13 @@
     var link = document.createElement("a");
     link.href = "/patients/" + encodeURIComponent(d.patient_id);
     link.textContent = d.label;
-    text.append("Abnormal reading: ", link, " (taken " + d.taken_at + ")");
+    var inbox = document.createElement("a");
+    inbox.href = "/alerts";
+    inbox.textContent = "open the alert inbox";
+    text.append("Abnormal reading: ", link, " (taken " + d.taken_at + "); ", inbox);
     var close = document.createElement("button");
     close.type = "button";
-    close.textContent = "Dismiss";
+    close.textContent = "Hide";
     close.addEventListener("click", function () { box.remove(); });
     box.append(text, close);
     alerts.prepend(box);
@@ -80,11 +83,39 @@
       window.location.assign("/login");
     }
   });
+  function updateAlertCount(d) {
+    var count = document.getElementById("alert-count");
+    if (!count || typeof d.open_alerts !== "number") { return; }
+    count.textContent = String(d.open_alerts);
+    count.classList.toggle("count-open", d.open_alerts > 0);
+  }
+
+  // Out of the page: a desktop notification naming the patient only, never a value.
+  function notifyDesktop(d) {
+    if (!window.Notification || Notification.permission !== "granted") { return; }
+    new Notification("hrmon: new alert", { body: d.label + " has a new alert", tag: "hrmon-" + d.patient_id });
+  }
+
+  var notifyButton = document.getElementById("notify-button");
+  if (notifyButton && window.Notification) {
+    var showState = function () {
+      var on = Notification.permission === "granted";
+      notifyButton.textContent = on ? "Desktop notifications are on" : "Turn on desktop notifications";
+      notifyButton.disabled = on || Notification.permission === "denied";
+    };
+    notifyButton.hidden = false;
+    showState();
+    notifyButton.addEventListener("click", function () {
+      Notification.requestPermission().then(showState);
+    });
+  }
+
   source.addEventListener("result", function (e) {
     var d = JSON.parse(e.data);
     updatePatientRow(d);
     updateHistory(d);
-    if (d.verdict === "abnormal") { raiseAlert(d); }
+    updateAlertCount(d);
+    if (d.verdict === "abnormal") { raiseAlert(d); notifyDesktop(d); }
   });
   source.addEventListener("error", function () {
     if (source.readyState !== EventSource.CLOSED) {
