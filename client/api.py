@@ -24,6 +24,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from client.errors import ApiError, AuthError, ServerUnavailable
 from client.system_key import SystemPublicKey
 from protocol.messages import (
+    EnrolmentCodeOut,
     PatientCreated,
     PatientOut,
     PhysicianOut,
@@ -197,6 +198,21 @@ class ServerAClient:
             "POST", f"/v1/patients/{patient_id}/device-token", "replace the device token"
         )
         created = _parse(PatientCreated, response, "new device token")
+        return NewPatient(str(created.patient_id), created.device_token)
+
+    def new_enrolment_code(self, patient_id: str) -> EnrolmentCodeOut:
+        """A one-time code for the patient's next device (replaces any earlier code)."""
+        response = self._request(
+            "POST", f"/v1/patients/{patient_id}/enrolment-code", "make an enrolment code"
+        )
+        return _parse(EnrolmentCodeOut, response, "enrolment code")
+
+    def redeem_enrolment_code(self, code: str) -> NewPatient:
+        """The device's side: the code for the patient id and a new device token."""
+        response = self._request(
+            "POST", "/v1/device-enrolment", "redeem the enrolment code", json={"code": code}
+        )
+        created = _parse(PatientCreated, response, "device enrolment")
         return NewPatient(str(created.patient_id), created.device_token)
 
     def list_patients(self) -> list[PatientOut]:

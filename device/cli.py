@@ -262,6 +262,30 @@ def submit_main(argv: list[str]) -> int:
 
 
 @run_command
+def enrol_main(argv: list[str]) -> int:
+    """``hrmon device enrol INVITATION``: redeem the physician's one-time invitation."""
+    from client import enrolment
+
+    parser = argparse.ArgumentParser(
+        prog="hrmon device enrol",
+        description="Set this device up from the invitation the physician's dashboard shows "
+        "(text starting hrmon-enrol:1:, also in its QR code). It works once, for 24 hours; "
+        "the patient's previous device stops working.",
+    )
+    parser.add_argument("invitation", help="the invitation text")
+    _config_argument(parser)
+    args = parser.parse_args(argv)
+    path = args.config or device_config.default_path()
+    config = enrolment.redeem(args.invitation, path)
+    _emit(
+        {"patient_id": config.patient_id, "config": str(path)},
+        args.json,
+        f"device enrolled; its configuration is in {path} (keep it private)",
+    )
+    return 0
+
+
+@run_command
 def flush_main(argv: list[str]) -> int:
     """``hrmon device flush``: send the readings kept while server A was away."""
     parser = argparse.ArgumentParser(

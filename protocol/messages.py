@@ -160,6 +160,26 @@ class PatientCreated(Strict):
     device_token: str
 
 
+EnrolmentCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)
+]
+
+
+class EnrolmentCodeOut(Strict):
+    """A one-time code that gives a new device the patient's device token (A keeps its
+    SHA-256 only); it works once, until ``expires_at``."""
+
+    patient_id: UUID
+    code: str
+    expires_at: AwareDatetime
+
+
+class DeviceEnrolIn(Strict):
+    """A device redeeming its enrolment code."""
+
+    code: EnrolmentCode
+
+
 class ResultOut(Strict):
     """One reading's state; ``result`` is Enc_pkD(bit) once ``status`` is ``done``."""
 

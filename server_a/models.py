@@ -63,6 +63,9 @@ class Patient(Base):
     range_irregularity_threshold: Mapped[str | None] = mapped_column(Text)
     range_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # a one-time enrolment code for a new device (migration 0004), as its SHA-256
+    enrolment_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    enrolment_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def has_range(self) -> bool:

@@ -217,6 +217,43 @@ class Storage:
             )
             session.commit()
 
+    def set_enrolment_code(self, patient_id: str, code_hash: str, expires_at: datetime) -> None:
+        """Give the patient a new one-time enrolment code (any earlier one stops working)."""
+        with self._session() as session:
+            session.execute(
+                update(Patient)
+                .where(Patient.id == patient_id)
+                .values(enrolment_code_hash=code_hash, enrolment_code_expires_at=expires_at)
+            )
+            session.commit()
+
+    def redeem_enrolment_code(
+        self, code_hash: str, device_token_hash: str, at: datetime
+    ) -> Patient | None:
+        """Bind a new device token to the patient whose live code this is, and spend the
+        code, in one UPDATE: two devices racing with one code cannot both win.
+
+        Returns:
+            The patient, or None for a code that is unknown, spent or expired.
+        """
+        with self._session() as session:
+            done = session.execute(
+                update(Patient)
+                .where(
+                    Patient.enrolment_code_hash == code_hash,
+                    Patient.enrolment_code_expires_at > at,
+                )
+                .values(
+                    device_token_hash=device_token_hash,
+                    enrolment_code_hash=None,
+                    enrolment_code_expires_at=None,
+                )
+            )
+            session.commit()
+        if getattr(done, "rowcount", 0) != 1:
+            return None
+        return self.patient_by_device_token_hash(device_token_hash)
+
     def patient(self, patient_id: str) -> Patient | None:
         with self._session() as session:
             return session.get(Patient, patient_id)

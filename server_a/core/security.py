@@ -86,3 +86,20 @@ def new_device_token() -> str:
 def device_token_hash(token: str) -> str:
     """What A stores and looks tokens up by: SHA-256 hex (the token has 256 random bits)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+ENROLMENT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+ENROLMENT_CODE_CHARS = 16  # 80 random bits
+
+
+def new_enrolment_code() -> str:
+    """A one-time enrolment code, grouped for reading aloud: ``XXXX-XXXX-XXXX-XXXX``."""
+    chars = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(ENROLMENT_CODE_CHARS))
+    return "-".join(chars[i : i + 4] for i in range(0, ENROLMENT_CODE_CHARS, 4))
+
+
+def enrolment_code_hash(code: str) -> str:
+    """SHA-256 hex of the code as typed, case, spaces and dashes ignored (80 random bits:
+    no salt or slow hash needed, as for device tokens)."""
+    canonical = "".join(code.split()).replace("-", "").upper()
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
