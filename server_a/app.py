@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 
 from server_a.api.main import api_router
@@ -106,7 +107,7 @@ def create_app(
                 await asyncio.to_thread(feed.stop)
             storage.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc from local assets: /docs works offline
         title="hrmon server A (compute cloud)",
         version="1",
         lifespan=lifespan,

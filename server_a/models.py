@@ -50,6 +50,7 @@ class Patient(Base):
     """A patient of one physician; the device token only as its SHA-256."""
 
     __tablename__ = "patients"
+    __table_args__ = (Index("ix_patients_enrolment_code_hash", "enrolment_code_hash", unique=True),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     physician_id: Mapped[str] = mapped_column(ForeignKey("physicians.id"), index=True)
@@ -64,7 +65,7 @@ class Patient(Base):
     range_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # a one-time enrolment code for a new device (migration 0004), as its SHA-256
-    enrolment_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    enrolment_code_hash: Mapped[str | None] = mapped_column(String(64))
     enrolment_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from protocol.modes.base import ModeB
 from protocol.modes.baseline import BaselineB
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             noise.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc from local assets: /docs works offline
         title="hrmon server B (key cloud)",
         version="1",
         lifespan=lifespan,

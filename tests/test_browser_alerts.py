@@ -10,7 +10,9 @@ import csv
 import io
 import json
 import os
+import re
 import stat
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -173,9 +175,24 @@ def test_export_csv_and_fhir(page: Page, dashboard: str, world: World, tmp_path:
     assert observation["subject"]["reference"] == f"Patient/{patient_id}"
     assert "valueQuantity" not in observation
 
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Report (PDF)").click()
+    pdf = tmp_path / "report.pdf"
+    info.value.save_as(pdf)
+    report = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Heart monitoring report: Ann Abel" in report
+    assert "Period: last 7 days" in report
+    assert "1 abnormal of 1 decided" in report
+    assert "Abnormal reading; acknowledged by" in report.replace("\n", " ")
+    assert "called the patient" in report
+    info_text = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+    assert re.search(r"^Pages:\s+1$", info_text, re.MULTILINE), info_text  # one page
+
     alerts = list(csv.reader(io.StringIO(download("Alerts (CSV)"))))
     assert alerts[0][0] == "kind" and [row[0] for row in alerts[1:]] == ["abnormal"]
-    for text in (bundle_text, *(",".join(r) for r in readings)):
+    for text in (bundle_text, report, *(",".join(r) for r in readings)):
         assert str(ABNORMAL_BPM) not in text and "1637" not in text
 
     refused = page.request.get(f"{dashboard}/patients/{patient_id}/export.csv?period=forever")

@@ -1,5 +1,6 @@
 """Property-based fuzzing of both servers' OpenAPI schemas with schemathesis, against the real
-processes, with valid credentials so requests reach the handlers: no answer is a 5xx."""
+processes, with valid credentials so requests reach the handlers: no answer is a 5xx, and
+every status a route answers is one its OpenAPI entry lists."""
 
 from __future__ import annotations
 
@@ -39,12 +40,14 @@ def _fuzz(
     counts: Counter[str],
     statuses: Counter[int],
     failures: list[str],
+    undocumented: set[str],
 ) -> None:
     for result in schema.get_all_operations():
         operation = result.ok()
         key = (operation.method.upper(), operation.path)
         if key in SKIPPED:
             continue
+        documented = {str(code) for code in operation.definition.raw.get("responses", {})}
 
         @settings(
             max_examples=EXAMPLES.get(key, EXAMPLES_PER_OPERATION),
@@ -65,6 +68,8 @@ def _fuzz(
             response = case.call(base_url=base_url, headers=headers, timeout=60, **extra)
             counts[f"{key[0]} {key[1]}"] += 1
             statuses[response.status_code] += 1
+            if str(response.status_code) not in documented:
+                undocumented.add(f"{key[0]} {key[1]} -> {response.status_code}")
             if response.status_code >= 500:
                 failures.append(
                     f"{key[0]} {key[1]} -> {response.status_code}: {response.text[:200]}"
@@ -103,14 +108,16 @@ def test_no_generated_request_gets_a_5xx(tmp_path: Path) -> None:
     counts: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
     failures: list[str] = []
+    undocumented: set[str] = set()
     with running_world(tmp_path, f"sqlite:///{tmp_path / 'a.sqlite3'}") as world:
         a_schema = schemathesis.openapi.from_url(f"{world.a_url}/openapi.json")
-        _fuzz(a_schema, world.a_url, _AHeaders(world), counts, statuses, failures)
+        _fuzz(a_schema, world.a_url, _AHeaders(world), counts, statuses, failures, undocumented)
         b_url = world.servers.b_url
         b_schema = schemathesis.openapi.from_url(f"{b_url}/openapi.json")
-        _fuzz(b_schema, b_url, _BHeaders(world.key_dir), counts, statuses, failures)
+        _fuzz(b_schema, b_url, _BHeaders(world.key_dir), counts, statuses, failures, undocumented)
     total = sum(counts.values())
     print(f"\nschemathesis: {total} generated requests: {dict(counts)}")
     print(f"schemathesis: answers by status: {dict(sorted(statuses.items()))}")
     assert not failures, "\n".join(failures[:20])
+    assert not undocumented, sorted(undocumented)
     assert total >= MIN_REQUESTS, counts

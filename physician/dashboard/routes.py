@@ -35,7 +35,7 @@ from client.encrypt import encode_range, encrypt_range
 from client.enrolment import Invitation
 from client.errors import ApiError, AuthError, InputError, ServerUnavailable
 from client.web.basics import same_token
-from physician import export
+from physician import export, report
 from physician.alerts import NOTE_MAX_CHARS, AlertBook, AlertError
 from physician.cli import pinned_system_key
 from physician.dashboard import views
@@ -507,12 +507,12 @@ def set_missed_period(
 
 # -- export -------------------------------------------------------------------------------
 
-EXPORT_PERIODS: dict[str, timedelta | None] = {
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-    "365d": timedelta(days=365),
-    "all": None,
+EXPORT_PERIODS: dict[str, tuple[str, timedelta | None]] = {
+    "24h": ("last 24 hours", timedelta(hours=24)),
+    "7d": ("last 7 days", timedelta(days=7)),
+    "30d": ("last 30 days", timedelta(days=30)),
+    "365d": ("last 365 days", timedelta(days=365)),
+    "all": ("all time", None),
 }
 
 
@@ -524,11 +524,11 @@ def export_patient(
     kind: str,
     period: Annotated[str, Query(max_length=8)] = "30d",
 ) -> Response:
-    if kind not in ("csv", "alerts.csv", "fhir.json"):
+    if kind not in ("csv", "alerts.csv", "fhir.json", "pdf"):
         raise HTTPException(404)
     if period not in EXPORT_PERIODS:
         raise HTTPException(422, f"period must be one of {', '.join(EXPORT_PERIODS)}")
-    span = EXPORT_PERIODS[period]
+    words, span = EXPORT_PERIODS[period]
     since = None if span is None else datetime.now(UTC) - span
     with server_a(state, session) as api:
         patient = _patient_or_404(api, state, patient_id)
@@ -544,12 +544,19 @@ def export_patient(
             media_type="application/fhir+json",
             headers=headers,
         )
+    alerts = [
+        a
+        for a in state.alerts.history(patient_id, limit=100_000)
+        if since is None or a.occurred_at >= since
+    ]
+    if kind == "pdf":
+        with server_a(state, session) as api:
+            tally_rows = views.tallies(api, state.decryptor, patient_id, datetime.now(UTC))
+        readings = [views.Reading(r.taken_at, v, r.received_at) for r, v in verdicts]
+        headers["Content-Disposition"] = f'attachment; filename="{stem}.pdf"'
+        pdf = report.patient_report(patient.label, words, since, tally_rows, readings, alerts)
+        return Response(pdf, media_type="application/pdf", headers=headers)
     if kind == "alerts.csv":
-        alerts = [
-            a
-            for a in state.alerts.history(patient_id, limit=100_000)
-            if since is None or a.occurred_at >= since
-        ]
         body = export.alerts_csv(alerts)
         headers["Content-Disposition"] = f'attachment; filename="{stem}-alerts.csv"'
     else:

@@ -25,6 +25,7 @@ from server_a.core.security import (
     new_enrolment_code,
 )
 from server_a.storage import now
+from service_common.responses import errors
 
 router = APIRouter(tags=["devices"])
 
@@ -34,7 +35,7 @@ ENROLMENT_CODE_TTL = timedelta(hours=24)
 @router.post(
     "/v1/patients/{patient_id}/enrolment-code",
     status_code=status.HTTP_201_CREATED,
-    responses={401: {"description": "not signed in"}, 404: {"description": "not your patient"}},
+    responses=errors(401, 403, 404, 413),
 )
 def new_code(patient: OwnedPatient, services: ServicesDep) -> EnrolmentCodeOut:
     """A one-time code for the patient's next device, valid 24 hours; asking again
@@ -47,10 +48,7 @@ def new_code(patient: OwnedPatient, services: ServicesDep) -> EnrolmentCodeOut:
 
 @router.post(
     "/v1/device-enrolment",
-    responses={
-        404: {"description": "code unknown, already used or expired"},
-        429: {"description": "too many attempts from this client"},
-    },
+    responses=errors(404, 413, 429),
 )
 def redeem(body: DeviceEnrolIn, request: Request, services: ServicesDep) -> PatientCreated:
     """Redeem an enrolment code: the patient id and a new device token (shown once)."""

@@ -10,12 +10,13 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from server_a.api.deps import CurrentAccess, CurrentPhysician, ServicesDep
+from service_common.responses import errors
 
 router = APIRouter(tags=["events"])
 KEEPALIVE_S = 15.0
 
 
-@router.get("/v1/events", response_class=StreamingResponse)
+@router.get("/v1/events", response_class=StreamingResponse, responses=errors(401))
 async def events(
     physician: CurrentPhysician, access: CurrentAccess, services: ServicesDep
 ) -> StreamingResponse:

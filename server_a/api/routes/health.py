@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from protocol.messages import SystemKeyOut
 from server_a.api.deps import ServicesDep
+from service_common.responses import errors
 
 router = APIRouter(tags=["health"])
 
@@ -17,7 +18,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=None, responses=errors(503))
 def readyz(services: ServicesDep) -> JSONResponse | dict[str, str]:
     """200 when the database answers and the key share is loaded; 503 otherwise."""
     if not services.ready or not services.storage.ping():

@@ -23,6 +23,7 @@ from server_a.core.security import device_token_hash, new_device_token
 from server_a.results import homomorphic_tally, result_out
 from server_a.storage import Conflict, StoredRange
 from server_a.validation import InputRejected, check_system_ciphertexts
+from service_common.responses import errors
 
 router = APIRouter(tags=["patients"])
 
@@ -35,7 +36,7 @@ def _check_window(since: datetime | None, until: datetime | None) -> None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="since: after until")
 
 
-@router.post("/v1/patients", status_code=status.HTTP_201_CREATED)
+@router.post("/v1/patients", status_code=status.HTTP_201_CREATED, responses=errors(401, 409, 413))
 def add_patient(
     body: PatientCreate, physician: CurrentPhysician, services: ServicesDep
 ) -> PatientCreated:
@@ -48,7 +49,11 @@ def add_patient(
     return PatientCreated(patient_id=UUID(patient.id), device_token=token)
 
 
-@router.post("/v1/patients/{patient_id}/device-token", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/v1/patients/{patient_id}/device-token",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 413),
+)
 def replace_device_token(patient: OwnedPatient, services: ServicesDep) -> PatientCreated:
     """A new device token for the patient (a lost or stolen device): the old one is
     refused from now on; the new one is shown this once."""
@@ -57,7 +62,7 @@ def replace_device_token(patient: OwnedPatient, services: ServicesDep) -> Patien
     return PatientCreated(patient_id=UUID(patient.id), device_token=token)
 
 
-@router.get("/v1/patients")
+@router.get("/v1/patients", responses=errors(401))
 def list_patients(physician: CurrentPhysician, services: ServicesDep) -> list[PatientOut]:
     """This physician's patients with their latest reading."""
     return [
@@ -72,7 +77,7 @@ def list_patients(physician: CurrentPhysician, services: ServicesDep) -> list[Pa
     ]
 
 
-@router.put("/v1/patients/{patient_id}/range")
+@router.put("/v1/patients/{patient_id}/range", responses=errors(401, 403, 404, 413))
 def set_range(body: RangeIn, patient: OwnedPatient, services: ServicesDep) -> RangeOut:
     """Store E(lo), E(hi), E(tau), E(rho) (system key); pending readings are then compared."""
     try:
@@ -97,7 +102,7 @@ def set_range(body: RangeIn, patient: OwnedPatient, services: ServicesDep) -> Ra
     return RangeOut(patient_id=UUID(patient.id), updated_at=when)
 
 
-@router.get("/v1/patients/{patient_id}/results")
+@router.get("/v1/patients/{patient_id}/results", responses=errors(401, 403, 404))
 def results(
     patient: OwnedPatient,
     services: ServicesDep,
@@ -110,7 +115,7 @@ def results(
     return [result_out(r) for r in services.storage.results(patient.id, since, until, limit)]
 
 
-@router.get("/v1/patients/{patient_id}/tally")
+@router.get("/v1/patients/{patient_id}/tally", responses=errors(401, 403, 404))
 def tally(
     patient: OwnedPatient,
     physician: CurrentPhysician,

@@ -14,11 +14,12 @@ from server_a.core.security import create_access_token, hash_password, verify_pa
 from server_a.login_throttle import HashesBusy
 from server_a.storage import Conflict
 from server_a.validation import InputRejected, check_physician_key
+from service_common.responses import errors
 
 router = APIRouter(tags=["physicians"])
 
 
-@router.post("/v1/physicians", status_code=status.HTTP_201_CREATED)
+@router.post("/v1/physicians", status_code=status.HTTP_201_CREATED, responses=errors(401, 409, 413))
 def enrol_physician(body: PhysicianEnrol, _: Operator, services: ServicesDep) -> PhysicianOut:
     """Register a physician and their pk_D (needs the operator's enrolment token)."""
     try:
@@ -34,7 +35,7 @@ def enrol_physician(body: PhysicianEnrol, _: Operator, services: ServicesDep) ->
     return PhysicianOut(physician_id=UUID(physician.id))
 
 
-@router.post("/v1/auth/token")
+@router.post("/v1/auth/token", responses=errors(401, 413, 429))
 def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, services: ServicesDep
 ) -> TokenOut:

@@ -10,6 +10,7 @@ from protocol.messages import ReadingAccepted, ReadingIn
 from server_a.api.deps import LimitedDevice, ServicesDep
 from server_a.storage import Conflict, NewReading, now
 from server_a.validation import InputRejected, check_system_ciphertexts
+from service_common.responses import errors
 
 router = APIRouter(tags=["readings"])
 MAX_FUTURE_SKEW = timedelta(minutes=5)
@@ -19,7 +20,10 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)
 @router.post(
     "/v1/readings",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={200: {"model": ReadingAccepted, "description": "replay of a stored reading"}},
+    responses={
+        200: {"model": ReadingAccepted, "description": "replay of a stored reading"},
+        **errors(401, 409, 413, 429),
+    },
 )
 def submit_reading(
     body: ReadingIn, patient: LimitedDevice, services: ServicesDep, response: Response

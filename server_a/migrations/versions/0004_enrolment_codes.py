@@ -20,18 +20,21 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add the code columns."""
-    with op.batch_alter_table("patients") as batch:
-        batch.add_column(sa.Column("enrolment_code_hash", sa.String(64), nullable=True))
-        batch.add_column(
-            sa.Column("enrolment_code_expires_at", sa.DateTime(timezone=True), nullable=True)
-        )
-        batch.create_unique_constraint("uq_patients_enrolment_code_hash", ["enrolment_code_hash"])
+    """Add the code columns (plain ADD COLUMN: a batch copy of ``patients`` would trip the
+    readings' foreign keys on SQLite) and a unique index in place of a constraint."""
+    op.add_column("patients", sa.Column("enrolment_code_hash", sa.String(64), nullable=True))
+    op.add_column(
+        "patients",
+        sa.Column("enrolment_code_expires_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index(
+        "ix_patients_enrolment_code_hash", "patients", ["enrolment_code_hash"], unique=True
+    )
 
 
 def downgrade() -> None:
     """Drop them again."""
+    op.drop_index("ix_patients_enrolment_code_hash", table_name="patients")
     with op.batch_alter_table("patients") as batch:
-        batch.drop_constraint("uq_patients_enrolment_code_hash", type_="unique")
         batch.drop_column("enrolment_code_expires_at")
         batch.drop_column("enrolment_code_hash")

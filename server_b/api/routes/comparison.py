@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from protocol.modes.base import ModeB
 from protocol.transport import FieldError, Route
 from server_b.api.deps import Signed, SignedRequest
+from service_common.responses import errors
 from service_common.signing import (
     RESPONSE_SIGNATURE_HEADER,
     SIGNATURE_HEADER,
@@ -79,6 +80,7 @@ def comparison_router(mode: ModeB, secret: bytes) -> APIRouter:
             _endpoint(route, secret),
             methods=["POST"],
             response_model=route.response_type,
+            responses=errors(401, 413, 422),
             openapi_extra=_openapi(route),
         )
     return router
