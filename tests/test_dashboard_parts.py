@@ -46,6 +46,24 @@ def test_chart_bins_count_abnormal_and_normal_per_bin() -> None:
     assert "2 abnormal of 3 decided readings" in svg
 
 
+def test_a_stray_timestamp_does_not_stretch_the_chart_and_ticks_are_dated() -> None:
+    """One reading from a device clock years off is left out of the chart (and said to
+    be), the rest keep hourly bins; ticks carry the date, and the year when not this one."""
+    readings = [Reading(T0 + timedelta(hours=h), "normal") for h in range(12)]
+    readings.append(Reading(T0 - timedelta(days=3 * 365), "abnormal"))
+    size, bins = bin_counts(readings)
+    assert size == timedelta(hours=1) and bins[0][0] == T0
+    assert sum(a + n for _, a, n in bins) == 12
+    svg = str(abnormal_chart(readings))
+    assert "1 earlier reading not charted" in svg
+    assert "0 abnormal of 12 decided readings" in svg
+    assert f">{T0.astimezone():%d %b %H:%M}<" in svg  # the first tick carries the date
+    old = [Reading(datetime(2024, 5, 1, h, tzinfo=UTC), "normal") for h in range(6)]
+    assert "May 2024" in str(abnormal_chart(old))  # another year: the year is shown
+    close = [Reading(T0, "normal"), Reading(T0 + timedelta(days=2), "abnormal")]
+    assert sum(a + n for _, a, n in bin_counts(close)[1]) == 2  # nothing stray: all kept
+
+
 def test_chart_bin_size_grows_with_the_span() -> None:
     assert choose_bin(T0, T0 + timedelta(minutes=10)) == timedelta(minutes=1)
     assert choose_bin(T0, T0 + timedelta(days=3)) == timedelta(hours=6)

@@ -3,6 +3,12 @@
 Drawn here, not in the browser, so no chart library (and no CDN) is needed. Each bar is
 one time bin: abnormal readings in red on top of normal ones in grey, with a ``<title>``
 per bar for pointer and screen-reader users; the page also lists every reading in a table.
+
+A device whose clock was once wrong leaves a reading years away from the others; drawn as
+is, it would stretch the axis until every other bar is one sliver. So the chart covers the
+bulk of the readings (:func:`charted_window`) and says how many earlier ones it leaves out;
+the table below it still lists them all. Tick labels carry the date, and the year when the
+chart spans more than one.
 """
 
 from __future__ import annotations
@@ -46,13 +52,31 @@ def _floor(moment: datetime, size: timedelta) -> datetime:
     return _EPOCH + size * ((moment - _EPOCH) // size)
 
 
+BULK_QUANTILE = 0.1
+STRAY_FACTOR = 3
+
+
+def charted_window(times: Sequence[datetime]) -> datetime:
+    """Where the chart starts: the first reading, unless the earliest ones lie far before
+    the bulk - more than three times the span from the 10th percentile to the newest
+    reading before that percentile - in which case they are left out."""
+    ordered = sorted(times)
+    newest = ordered[-1]
+    bulk_start = ordered[int(BULK_QUANTILE * (len(ordered) - 1))]
+    limit = bulk_start - STRAY_FACTOR * max(newest - bulk_start, timedelta(hours=1))
+    return max(ordered[0], limit)
+
+
 def bin_counts(
     readings: Sequence[Reading],
 ) -> tuple[timedelta, list[tuple[datetime, int, int]]]:
-    """Decided readings counted per bin: ``(bin size, [(bin start, abnormal, normal)])``."""
+    """Decided readings counted per bin: ``(bin size, [(bin start, abnormal, normal)])``,
+    from :func:`charted_window` on (earlier, stray readings are not counted)."""
     decided = [r for r in readings if r.verdict in ("normal", "abnormal")]
     if not decided:
         return BIN_SIZES[0], []
+    start_at = charted_window([r.taken_at for r in decided])
+    decided = [r for r in decided if r.taken_at >= start_at]
     first = min(r.taken_at for r in decided)
     last = max(r.taken_at for r in decided)
     size = choose_bin(first, last)
@@ -68,11 +92,12 @@ def bin_counts(
     return size, [(start + i * size, abnormal[i], normal[i]) for i in range(count)]
 
 
-def _bin_label(start: datetime, size: timedelta) -> str:
+def _bin_label(start: datetime, size: timedelta, *, with_date: bool, with_year: bool) -> str:
     local = start.astimezone()
+    day = local.strftime("%d %b %Y" if with_year else "%d %b")
     if size >= timedelta(days=1):
-        return local.strftime("%d %b")
-    return local.strftime("%H:%M" if size < timedelta(hours=6) else "%d %b %H:%M")
+        return day
+    return f"{day} {local:%H:%M}" if with_date else local.strftime("%H:%M")
 
 
 def abnormal_chart(readings: Sequence[Reading]) -> Markup:
@@ -80,6 +105,8 @@ def abnormal_chart(readings: Sequence[Reading]) -> Markup:
     size, bins = bin_counts(readings)
     if not bins:
         return Markup('<p class="chart-empty">No decided readings yet: nothing to chart.</p>')
+    decided = [r for r in readings if r.verdict in ("normal", "abnormal")]
+    left_out = sum(r.taken_at < bins[0][0] for r in decided)
     total_abnormal = sum(b[1] for b in bins)
     tallest = max(b[1] + b[2] for b in bins)
     y_max = max(1, tallest)
@@ -89,6 +116,12 @@ def abnormal_chart(readings: Sequence[Reading]) -> Markup:
     summary = (
         f"{total_abnormal} abnormal of {sum(b[1] + b[2] for b in bins)} decided readings, "
         f"from {format_time(bins[0][0])}, in bins of {_duration(size)}"
+        + (
+            f"; {left_out} earlier reading{'s' if left_out != 1 else ''} far before the "
+            "others not charted (listed below)"
+            if left_out
+            else ""
+        )
     )
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -119,11 +152,22 @@ def abnormal_chart(readings: Sequence[Reading]) -> Markup:
                 )
         parts.append("</g>")
     step = max(1, math.ceil(len(bins) / 6))
+    years = {b[0].astimezone().year for b in bins}
+    with_year = len(years) > 1 or years != {datetime.now().astimezone().year}
+    shown_day = None
     for i in range(0, len(bins), step):
         x = LEFT + (i + 0.5) * slot_w
+        day = bins[i][0].astimezone().date()
+        label = _bin_label(bins[i][0], size, with_date=day != shown_day, with_year=with_year)
+        shown_day = day
         parts.append(
             f'<text class="axis" x="{x:.2f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
-            f"{escape(_bin_label(bins[i][0], size))}</text>"
+            f"{escape(label)}</text>"
+        )
+    if left_out:
+        parts.append(
+            f'<text class="axis" x="{LEFT}" y="{HEIGHT - 6}">'
+            f"{left_out} earlier reading{'s' if left_out != 1 else ''} not charted</text>"
         )
     parts.append(
         f'<line class="axis-line" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
