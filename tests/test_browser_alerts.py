@@ -79,6 +79,9 @@ def test_alert_inbox_acknowledge_and_missed_readings(
     expect(page.locator("#alert-count")).to_have_text("1")
     ann = page.locator("#patients tbody tr", has_text="Ann Abel")
     expect(ann.locator(".open-alerts")).to_have_text("1")
+    expect(ann.locator(".recent-abnormal")).to_have_text("1 / 1")  # last 24 h / 7 days
+    nora = page.locator("#patients tbody tr", has_text="Nora Noble")
+    expect(nora.locator(".recent-abnormal")).to_have_text("0 / 0")
     screenshot(page, "alerts-patient-list")
 
     page.get_by_label("Find a patient").fill("NOR")

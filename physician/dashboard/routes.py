@@ -227,7 +227,9 @@ SearchQuery = Annotated[str, Query(max_length=100)]
 def patients(request: Request, state: State, session: SignedIn, q: SearchQuery = "") -> Response:
     with server_a(state, session) as api:
         rows = synced_rows(api, state)
-    shown = views.triage(rows, q)
+        shown = views.with_recent_counts(
+            api, state.decryptor, views.triage(rows, q), datetime.now(UTC)
+        )
     return render(
         request, state, session, "patients.html", patients=shown, total=len(rows), q=q, live=True
     )

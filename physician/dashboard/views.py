@@ -47,6 +47,7 @@ class PatientRow:
     taken_at: datetime | None
     invalid_readings: int = 0
     open_alerts: int = 0
+    recent_abnormal: tuple[int, int] | None = None  # (last 24 h, last 7 days), decrypted
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,24 @@ def sync_alerts(
         book.check_missed(row.patient_id, row.taken_at, now)
     counts = book.open_counts()
     return [replace(row, open_alerts=counts.get(row.patient_id, 0)) for row in rows]
+
+
+def with_recent_counts(
+    api: ServerAClient, decryptor: ResultDecryptor, rows: list[PatientRow], now: datetime
+) -> list[PatientRow]:
+    """Each row with its abnormal count over the last 24 hours and 7 days, from A's
+    encrypted tallies (A computes both for every patient whatever the bits are)."""
+    counted = []
+    for row in rows:
+        day, week = (
+            decryptor.tally(answer.tally, answer.count)
+            for answer in (
+                api.tally(row.patient_id, since=now - span)
+                for span in (timedelta(hours=24), timedelta(days=7))
+            )
+        )
+        counted.append(replace(row, recent_abnormal=(day, week)))
+    return counted
 
 
 def triage(rows: list[PatientRow], query: str = "") -> list[PatientRow]:
