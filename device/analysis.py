@@ -236,7 +236,26 @@ def analyse_file(
     Raises:
         InputError: the file cannot be used at all (see :func:`load_recording`).
     """
-    return _analyse(load_recording(path, kind, rate), os.fspath(path), 0.0, window=False)
+    return with_stream_hint(
+        _analyse(load_recording(path, kind, rate), os.fspath(path), 0.0, window=False)
+    )
+
+
+LONG_RECORDING_S = 120.0
+
+
+def with_stream_hint(result: Analysis) -> Analysis:
+    """A long recording that could not be judged whole gets told to stream it: over
+    minutes the rate drifts and the noise varies, which windows handle and one estimate
+    over the whole file does not."""
+    if result.sendable or result.duration_s <= LONG_RECORDING_S:
+        return result
+    minutes = result.duration_s / 60
+    hint = (
+        f"this recording is {minutes:.1f} minutes long; a long recording is judged window by "
+        "window: stream it instead (hrmon device stream FILE, or Stream on the device page)"
+    )
+    return replace(result, reason=f"{result.reason}; {hint}" if result.reason else hint)
 
 
 def windows(

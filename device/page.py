@@ -63,7 +63,7 @@ def shorten(ciphertext: str) -> str:
 def shown_body(body: dict[str, Any]) -> dict[str, str]:
     """The request body of ``POST /v1/readings`` with its ciphertexts shortened for display."""
     return {
-        key: shorten(str(value)) if key in ("heart_rate", "score") else str(value)
+        key: shorten(str(value)) if key in ("heart_rate", "score", "irregularity") else str(value)
         for key, value in body.items()
     }
 

@@ -86,9 +86,10 @@ def test_upload_shows_heart_rate_and_sends_ciphertexts_only(
 
     shown = page.locator("#sent-body").inner_text()
     body = json.loads(shown)
-    assert set(body) == {"reading_id", "key_id", "taken_at", "heart_rate", "score"}
+    ciphertexts = ("heart_rate", "score", "irregularity")
+    assert set(body) == {"reading_id", "key_id", "taken_at", *ciphertexts}
     assert body["key_id"] == world.devices[LABEL].system_key.key_id
-    assert CIPHERTEXT_SHOWN.match(body["heart_rate"]) and CIPHERTEXT_SHOWN.match(body["score"])
+    assert all(CIPHERTEXT_SHOWN.match(body[name]) for name in ciphertexts)
     for clear in (f"{expected.bpm:.1f}", str(round(expected.bpm * 10)), f"{expected.score:.3f}"):
         assert clear not in shown
 

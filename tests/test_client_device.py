@@ -12,7 +12,7 @@ from client import device_config
 from client.device_config import DeviceConfig
 from client.errors import ConfigError, InputError
 from client.system_key import SystemPublicKey
-from device.analysis import Analysis, windows
+from device.analysis import Analysis, windows, with_stream_hint
 from device.cli import reading_from
 
 
@@ -79,3 +79,14 @@ def test_a_device_file_with_a_tampered_key_is_refused(tmp_path, system_keys):
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError):
         device_config.load(path)
+
+
+def test_a_long_recording_that_cannot_be_judged_whole_is_told_to_stream() -> None:
+    long_bad = Analysis("long.wav", 0.0, 600.0, None, False, "heart rate varies too much", 0.2)
+    hinted = with_stream_hint(long_bad)
+    assert hinted.reason.startswith("heart rate varies too much; this recording is 10.0 minutes")
+    assert "hrmon device stream FILE" in hinted.reason
+    short_bad = Analysis("short.wav", 0.0, 30.0, None, False, "too noisy", 0.2)
+    assert with_stream_hint(short_bad) == short_bad  # a short one: nothing to add
+    long_good = Analysis("long.wav", 0.0, 600.0, 70.0, True, "", 0.2)
+    assert with_stream_hint(long_good) == long_good  # judged fine: no hint

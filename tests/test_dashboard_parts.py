@@ -118,9 +118,10 @@ def test_only_loopback_addresses_are_served() -> None:
 
 def test_device_page_shows_ciphertexts_shortened() -> None:
     body = {"reading_id": "r", "key_id": "k", "taken_at": "t", "heart_rate": "A" * 344,
-            "score": "B" * 344}  # fmt: skip
+            "score": "B" * 344, "irregularity": "C" * 344}  # fmt: skip
     shown = shown_body(body)
     assert shown["heart_rate"] == "A" * 32 + "… (344 characters)"
+    assert shown["irregularity"] == "C" * 32 + "… (344 characters)"
     assert shown["reading_id"] == "r" and shorten("short") == "short"
     assert parse_window("7.5") == 7.5
     for bad in ("x", "1", "120"):
