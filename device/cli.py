@@ -28,6 +28,7 @@ from client.errors import ApiError, AuthError, InputError, ServerUnavailable, ru
 from client.system_key import check_pinned
 from device import analysis
 from device.analysis import Analysis
+from device.history import DeviceHistory, OwnReading, history_path
 from device.outbox import Outbox, outbox_path
 from protocol.messages import ReadingAccepted
 
@@ -130,6 +131,23 @@ def deliver(config: DeviceConfig, outbox: Outbox) -> tuple[list[str], Refused, s
 
 def _outbox(args: argparse.Namespace) -> Outbox:
     return Outbox(outbox_path(args.config or device_config.default_path()))
+
+
+def _history(args: argparse.Namespace) -> DeviceHistory:
+    return DeviceHistory(history_path(args.config or device_config.default_path()))
+
+
+def own_reading(body: dict[str, Any], reading: EncodedReading, result: Analysis) -> OwnReading:
+    """The values of a sent reading as the patient's history keeps them (as encoded, so
+    the history shows exactly what was encrypted)."""
+    return OwnReading(
+        reading_id=str(body["reading_id"]),
+        taken_at=datetime.fromisoformat(str(body["taken_at"])),
+        heart_rate_bpm=reading.heart_rate / 10,
+        score=reading.score / 10_000 if result.kind == "heart_sound" else None,
+        irregularity=None if result.irregularity is None else reading.irregularity / 10_000,
+        kind=result.kind,
+    )
 
 
 def _report_refused(dropped: Refused, own: str | None = None) -> None:
@@ -248,6 +266,7 @@ def submit_main(argv: list[str]) -> int:
     body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
     outbox = _outbox(args)
     outbox.add(body)  # kept before it is sent: nothing is lost if A or the network is away
+    _history(args).add(own_reading(body, reading, result))
     stored, dropped, away = deliver(config, outbox)
     reading_id = str(body["reading_id"])
     _report_refused(dropped, own=reading_id)
@@ -258,6 +277,34 @@ def submit_main(argv: list[str]) -> int:
     else:
         text += f"reading {sent.reading_id} queued: " + _queued_note(outbox, away)
     _emit({"analysis": asdict(result), "submitted": asdict(sent)}, args.json, text)
+    return 0
+
+
+@run_command
+def history_main(argv: list[str]) -> int:
+    """``hrmon device history``: this device's own readings (they never leave it)."""
+    parser = argparse.ArgumentParser(
+        prog="hrmon device history",
+        description="Your own readings as this device measured them: heart rate, heart-sound "
+        "score and rhythm index. They are kept on this device only; server A and your "
+        "physician receive them encrypted.",
+    )
+    _config_argument(parser)
+    parser.add_argument("--limit", type=int, default=20, help="how many, newest first (default 20)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.limit <= 10_000:
+        raise InputError("--limit must be between 1 and 10000")
+    rows = _history(args).recent(args.limit)
+    if args.json:
+        print(json.dumps([{**asdict(r), "taken_at": r.taken_at.isoformat()} for r in rows]))
+        return 0
+    if not rows:
+        print("no readings on this device yet")
+    for r in rows:
+        score = "   -  " if r.score is None else f"{r.score:6.3f}"
+        rhythm = "  -  " if r.irregularity is None else f"{r.irregularity:5.3f}"
+        when = r.taken_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+        print(f"{when}  {r.heart_rate_bpm:6.1f} bpm  score {score}  rhythm {rhythm}  ({r.kind})")
     return 0
 
 
@@ -335,6 +382,7 @@ def stream_main(argv: list[str]) -> int:
     )
     sent_count = 0
     outbox = _outbox(args)
+    history = _history(args)
     away: str | None = None
     try:
         api: ServerAClient | None = connect(config)
@@ -348,6 +396,7 @@ def stream_main(argv: list[str]) -> int:
                 taken_at = start + timedelta(seconds=result.start_s)
                 body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
                 outbox.add(body)  # kept first: a window made while A is away is not lost
+                history.add(own_reading(body, reading, result))
                 status = "queued"
                 if api is not None and away is None:
                     try:

@@ -41,7 +41,8 @@ from client.errors import (
 )
 from client.web.basics import free_port, install_web_basics, make_templates, same_token, serve
 from device import analysis
-from device.cli import connect, reading_from
+from device.cli import connect, own_reading, reading_from
+from device.history import DeviceHistory, history_path
 
 DEFAULT_PORT = 8766
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -58,6 +59,9 @@ def shorten(ciphertext: str) -> str:
     if len(ciphertext) <= SHOWN_CIPHERTEXT_CHARS:
         return ciphertext
     return f"{ciphertext[:SHOWN_CIPHERTEXT_CHARS]}… ({len(ciphertext)} characters)"
+
+
+HISTORY_SHOWN = 10
 
 
 def shown_body(body: dict[str, Any]) -> dict[str, str]:
@@ -228,8 +232,8 @@ def parse_window(text: str) -> float:
     return value
 
 
-def create_app(config: DeviceConfig) -> FastAPI:
-    """The device page as an ASGI app."""
+def create_app(config: DeviceConfig, history: DeviceHistory | None = None) -> FastAPI:
+    """The device page as an ASGI app; ``history`` keeps the patient's own readings."""
     app = FastAPI(title="hrmon device", docs_url=None, redoc_url=None, openapi_url=None)
     templates = make_templates()
     csrf_token = secrets.token_urlsafe(32)
@@ -260,7 +264,8 @@ def create_app(config: DeviceConfig) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
-        return page(request, "index.html")
+        own = [] if history is None else history.recent(HISTORY_SHOWN)
+        return page(request, "index.html", own_readings=own)
 
     @app.post("/analyse", response_class=HTMLResponse)
     def analyse_and_send(
@@ -293,6 +298,8 @@ def create_app(config: DeviceConfig) -> FastAPI:
             with connect(config) as api:
                 body = encrypt_reading(config.system_key, reading)
                 context["answer"] = api.submit_reading(body)
+            if history is not None:
+                history.add(own_reading(body, reading, result))
         except HrmonError as exc:
             status = 503 if isinstance(exc, ServerUnavailable) else 502
             return page(request, "result.html", status, error=send_problem(exc), **context)
@@ -361,7 +368,8 @@ def main(argv: list[str]) -> int:
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
     )
     args = parser.parse_args(argv)
-    config = device_config.load(args.config or device_config.default_path())
+    path = args.config or device_config.default_path()
+    config = device_config.load(path)
     port = args.port or free_port(args.host)
-    serve(create_app(config), args.host, port, "device page")
+    serve(create_app(config, DeviceHistory(history_path(path))), args.host, port, "device page")
     return 0

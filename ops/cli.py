@@ -27,6 +27,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "device.cli:stream_main",
         "stream a long recording window by window",
     ),
+    (("device", "history"), "device.cli:history_main", "your own readings, kept on this device"),
     (("device", "enrol"), "device.cli:enrol_main", "set this device up from an invitation"),
     (("device", "flush"), "device.cli:flush_main", "send readings kept while A was away"),
     (("device", "analyse"), "device.cli:analyse_main", "analyse a recording locally only"),

@@ -100,6 +100,12 @@ def test_upload_shows_heart_rate_and_sends_ciphertexts_only(
     reading = encode_reading(expected.bpm, expected.score, expected.irregularity)
     assert world.pair.decrypt_bit(row.result) == expected_result(reading, encode_range(*RANGE))
 
+    # The patient's own history, on the device only: the page lists the reading again.
+    page.get_by_role("link", name="Send another recording").click()
+    own = page.locator("#own-readings tbody tr").first
+    expect(own).to_contain_text(f"{reading.heart_rate / 10:.1f} bpm")
+    expect(own).to_contain_text(f"{reading.score / 10_000:.3f}")
+
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = 2000) -> Path:
     with wave.open(str(path), "wb") as out:

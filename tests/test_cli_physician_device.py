@@ -125,6 +125,18 @@ def test_submit_and_decrypt_through_the_clis(world):
     assert tally["count"] == len(rows)
     assert tally["abnormal"] == sum(r["abnormal"] for r in rows)
 
+    # The patient's own history on the device: the values it measured, newest first,
+    # in a 0600 file beside the device file; the same ids A stored.
+    own = json.loads(hrmon("device", "history", "--config", dev, "--json", env=env).stdout)
+    assert [(r["heart_rate_bpm"], r["score"]) for r in own[:3]] == [
+        (72.0, 0.9), (140.0, 0.1), (72.0, 0.1)
+    ]  # fmt: skip
+    assert {r["reading_id"] for r in own[:4]} <= {r["reading_id"] for r in rows}
+    history_file = world["base"] / "alice.json.history.sqlite3"
+    assert stat.S_IMODE(history_file.stat().st_mode) == 0o600
+    listing = hrmon("device", "history", "--config", dev, "--limit", "2", env=env).stdout
+    assert listing.count(" bpm ") == 2 and "140.0 bpm" in listing
+
 
 def test_bad_audio_is_a_clear_error_and_nothing_is_sent(world, tmp_path):
     before = len(_results(world))

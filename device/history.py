@@ -1,0 +1,88 @@
+"""The patient's own history: every reading this device made, with the heart rate, score
+and rhythm index it measured, kept on the device only (SQLite, 0600, beside the device
+file).
+
+These are exactly the values nobody else may see, so they never leave this file: what
+goes to server A is the encrypted body in the outbox (:mod:`device.outbox`). The patient
+can read their own history (``hrmon device history``, the device page); the device does
+not know the physician's verdict and shows none.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS history (
+    reading_id TEXT PRIMARY KEY,
+    taken_at TEXT NOT NULL,
+    heart_rate_bpm REAL NOT NULL,
+    score REAL,
+    irregularity REAL,
+    kind TEXT NOT NULL
+)"""
+
+
+def history_path(config_path: Path) -> Path:
+    """Where the history of the device file ``config_path`` lives."""
+    return config_path.with_name(config_path.name + ".history.sqlite3")
+
+
+@dataclass(frozen=True)
+class OwnReading:
+    """One reading as this device measured it."""
+
+    reading_id: str
+    taken_at: datetime
+    heart_rate_bpm: float
+    score: float | None
+    irregularity: float | None
+    kind: str
+
+
+class DeviceHistory:
+    """The patient's readings, newest first."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600 from the start
+        with self._db() as db:
+            db.execute(_SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
+            yield db
+
+    def add(self, reading: OwnReading) -> None:
+        """Keep one reading (a second add of one id is a no-op)."""
+        with self._db() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO history VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    reading.reading_id,
+                    reading.taken_at.isoformat(),
+                    reading.heart_rate_bpm,
+                    reading.score,
+                    reading.irregularity,
+                    reading.kind,
+                ),
+            )
+
+    def recent(self, limit: int = 50) -> list[OwnReading]:
+        """The newest ``limit`` readings."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT * FROM history ORDER BY taken_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [
+            OwnReading(row[0], datetime.fromisoformat(row[1]), row[2], row[3], row[4], row[5])
+            for row in rows
+        ]
