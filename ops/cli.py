@@ -48,6 +48,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("physician", "results"), "physician.cli:results_main", "list decrypted results"),
     (("physician", "tally"), "physician.cli:tally_main", "decrypt the abnormal tally"),
     (("physician", "dashboard"), "physician.dashboard.app:main", "local physician dashboard"),
+    (("physician", "watch"), "physician.watch:main", "send new alerts to your hook, headless"),
     (("eval", "heart-rate"), "evaluation.heart_rate:main", "heart-rate accuracy vs ECG"),
     (("eval", "model"), "model.evaluate:main", "CNN sensitivity/specificity"),
     (("eval", "rhythm"), "evaluation.rhythm:main", "rhythm irregularity vs annotations"),

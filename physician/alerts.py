@@ -46,7 +46,8 @@ _SCHEMA = (
         opened_at TEXT NOT NULL,
         acknowledged_by TEXT,
         acknowledged_at TEXT,
-        note TEXT
+        note TEXT,
+        notified_at TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS alerts_open ON alerts (acknowledged_at, opened_at)",
     """CREATE TABLE IF NOT EXISTS patient_watch (
@@ -114,6 +115,9 @@ class AlertBook:
         with self._db() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
+            if "notified_at" not in columns:  # a book made before notifications
+                db.execute("ALTER TABLE alerts ADD COLUMN notified_at TEXT")
 
     @classmethod
     def in_home(cls, home: Path) -> AlertBook:
@@ -243,6 +247,22 @@ class AlertBook:
                 (patient_id, patient_id, limit),
             ).fetchall()
         return [_alert(row) for row in rows]
+
+    def unnotified(self) -> list[Alert]:
+        """Open alerts no notification went out for yet, oldest first."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT * FROM alerts WHERE acknowledged_at IS NULL AND notified_at IS NULL"
+                " ORDER BY occurred_at, alert_id"
+            ).fetchall()
+        return [_alert(row) for row in rows]
+
+    def mark_notified(self, alert_id: int) -> None:
+        with self._db() as db:
+            db.execute(
+                "UPDATE alerts SET notified_at = ? WHERE alert_id = ?",
+                (_iso(datetime.now(UTC)), alert_id),
+            )
 
     def acknowledge(self, alert_id: int, who: str, note: str = "") -> Alert:
         """Acknowledge an open alert.
