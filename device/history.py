@@ -10,13 +10,13 @@ not know the physician's verdict and shows none.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from client.private_db import create_private, transaction
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS history (
     reading_id TEXT PRIMARY KEY,
@@ -50,16 +50,10 @@ class DeviceHistory:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600 from the start
-        with self._db() as db:
-            db.execute(_SCHEMA)
+        create_private(path, _SCHEMA)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
-            yield db
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     def add(self, reading: OwnReading) -> None:
         """Keep one reading (a second add of one id is a no-op)."""

@@ -12,12 +12,12 @@ the answer was lost) is stored once.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+
+from client.private_db import create_private, transaction
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -36,16 +36,10 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600 from the start
-        with self._db() as db:
-            db.execute(_SCHEMA)
+        create_private(path, _SCHEMA)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
-            yield db
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     def add(self, body: dict[str, Any]) -> None:
         """Keep ``body`` until A has stored it (a second add of one id is a no-op)."""

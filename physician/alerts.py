@@ -19,14 +19,14 @@ the history.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
+
+from client.private_db import create_private, transaction
 
 AlertKind = Literal["abnormal", "missed"]
 
@@ -109,12 +109,8 @@ class AlertBook:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600 from the start
+        create_private(path, *_SCHEMA)
         with self._db() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
             columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
             if "notified_at" not in columns:  # a book made before notifications
                 db.execute("ALTER TABLE alerts ADD COLUMN notified_at TEXT")
@@ -123,11 +119,8 @@ class AlertBook:
     def in_home(cls, home: Path) -> AlertBook:
         return cls(home / FILE_NAME)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
-            db.row_factory = sqlite3.Row
-            yield db
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     # -- opening ------------------------------------------------------------------------
 
