@@ -51,6 +51,8 @@ DEFAULT_LOW_BPM = 50.0
 DEFAULT_HIGH_BPM = 110.0
 FALLBACK_THRESHOLD = 0.5
 BPM_LIMITS = (20.0, 300.0)
+LABEL_MAX_CHARS = 100
+FORM_TEXT_LIMIT = 100_000  # past the pages' own length checks; a larger field is refused whole
 
 
 @dataclass(frozen=True)
@@ -225,13 +227,36 @@ SearchQuery = Annotated[str, Query(max_length=100)]
 
 @router.get("/", response_class=HTMLResponse)
 def patients(request: Request, state: State, session: SignedIn, q: SearchQuery = "") -> Response:
+    return patient_list(request, state, session, q)
+
+
+def patient_list(
+    request: Request,
+    state: DashboardState,
+    session: Session,
+    q: str = "",
+    *,
+    status_code: int = 200,
+    **form: str | None,
+) -> Response:
+    """The patient list (open alerts first, with recent abnormal counts), filtered by ``q``;
+    ``form`` refills the add-a-patient form after an error."""
     with server_a(state, session) as api:
         rows = synced_rows(api, state)
         shown = views.with_recent_counts(
             api, state.decryptor, views.triage(rows, q), datetime.now(UTC)
         )
     return render(
-        request, state, session, "patients.html", patients=shown, total=len(rows), q=q, live=True
+        request,
+        state,
+        session,
+        "patients.html",
+        status_code=status_code,
+        patients=shown,
+        total=len(rows),
+        q=q,
+        live=True,
+        **form,
     )
 
 
@@ -292,14 +317,14 @@ def add_patient(
     request: Request,
     state: State,
     session: SignedIn,
-    label: Annotated[str, Form(max_length=400)] = "",
+    label: Annotated[str, Form(max_length=FORM_TEXT_LIMIT)] = "",
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Add a patient and go straight to handing their device its invitation."""
     label = " ".join(label.split())
-    error = None
+    error, status_code = None, 422
     if not same_token(session.csrf_token, csrf_token):
-        error = "The form had expired. Please add the patient again."
+        error, status_code = "The form had expired. Please add the patient again.", 400
     elif not label:
         error = "Enter the patient's label (a name or a reference you will recognise)."
     elif len(label) > LABEL_MAX_CHARS:
@@ -314,24 +339,9 @@ def add_patient(
                 error = f"You already have a patient labelled “{label}”; labels must differ."
             else:
                 return device_invitation_page(request, state, session, api, created.patient_id)
-    with server_a(state, session) as api:
-        rows = synced_rows(api, state)
-    return render(
-        request,
-        state,
-        session,
-        "patients.html",
-        status_code=400 if "expired" in (error or "") else 422,
-        patients=views.triage(rows),
-        total=len(rows),
-        q="",
-        new_label=label,
-        add_error=error,
-        live=True,
+    return patient_list(
+        request, state, session, status_code=status_code, new_label=label, add_error=error
     )
-
-
-LABEL_MAX_CHARS = 100
 
 
 def device_invitation_page(
@@ -446,7 +456,7 @@ def acknowledge_alert(
     state: State,
     session: SignedIn,
     alert_id: int,
-    note: Annotated[str, Form(max_length=4 * NOTE_MAX_CHARS)] = "",
+    note: Annotated[str, Form(max_length=FORM_TEXT_LIMIT)] = "",
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
     if not same_token(session.csrf_token, csrf_token):
