@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from client import device_config
+from client import cli_help, device_config
 from client.api import ServerAClient
 from client.device_config import DeviceConfig
 from client.encrypt import EncodedReading, encode_reading, encrypt_reading
@@ -247,7 +247,7 @@ def _emit(payload: dict[str, Any], as_json: bool, text: str) -> None:
 @run_command
 def submit_main(argv: list[str]) -> int:
     """``hrmon device submit FILE``: one recording, one reading."""
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon device submit", description="Analyse a recording and submit ciphertexts."
     )
     _input_arguments(parser)
@@ -283,7 +283,7 @@ def submit_main(argv: list[str]) -> int:
 @run_command
 def history_main(argv: list[str]) -> int:
     """``hrmon device history``: this device's own readings (they never leave it)."""
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon device history",
         description="Your own readings as this device measured them: heart rate, heart-sound "
         "score and rhythm index. They are kept on this device only; server A and your "
@@ -313,7 +313,7 @@ def enrol_main(argv: list[str]) -> int:
     """``hrmon device enrol INVITATION``: redeem the physician's one-time invitation."""
     from client import enrolment
 
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon device enrol",
         description="Set this device up from the invitation the physician's dashboard shows "
         "(text starting hrmon-enrol:1:, also in its QR code). It works once, for 24 hours; "
@@ -335,7 +335,7 @@ def enrol_main(argv: list[str]) -> int:
 @run_command
 def flush_main(argv: list[str]) -> int:
     """``hrmon device flush``: send the readings kept while server A was away."""
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon device flush", description="Send the readings waiting on this device."
     )
     _config_argument(parser)
@@ -357,7 +357,7 @@ def flush_main(argv: list[str]) -> int:
 @run_command
 def stream_main(argv: list[str]) -> int:
     """``hrmon device stream FILE --window 10``: one reading per usable window."""
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon device stream",
         description="Analyse a long recording window by window, as a wearable would, "
         "and submit one reading per usable window.",
@@ -429,7 +429,7 @@ def stream_main(argv: list[str]) -> int:
 @run_command
 def analyse_main(argv: list[str]) -> int:
     """``hrmon device analyse FILE``: local only, nothing is sent."""
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon device analyse", description="Analyse a recording locally; send nothing."
     )
     _input_arguments(parser)

@@ -12,7 +12,6 @@ share one small state object.
 
 from __future__ import annotations
 
-import argparse
 import re
 import secrets
 import shutil
@@ -27,7 +26,7 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from client import device_config
+from client import cli_help, device_config
 from client.api import ServerAClient
 from client.device_config import DeviceConfig
 from client.encrypt import encode_reading, encrypt_reading
@@ -357,7 +356,7 @@ def create_app(config: DeviceConfig, history: DeviceHistory | None = None) -> Fa
 @run_command
 def main(argv: list[str]) -> int:
     """``hrmon device page [--config FILE] [--port N]``: serve until Ctrl-C."""
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon device page",
         description="Run the patient device's page on this machine (loopback only): analyse "
         "a recording here and send only ciphertexts to server A.",

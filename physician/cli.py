@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from client import device_config
+from client import cli_help, device_config
 from client.api import NewPatient, ServerAClient
 from client.device_config import DeviceConfig
 from client.encrypt import EncodedRange, encode_range, encrypt_range
@@ -269,7 +269,7 @@ def fetch_tally(
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"hrmon physician {prog}", description=description)
+    parser = cli_help.parser(prog=f"hrmon physician {prog}", description=description)
     physician_profile.add_home_argument(parser)
     return parser
 

@@ -15,7 +15,6 @@ delivery is retried on the next round; a delivered one is not sent again.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from client import cli_help
 from client.errors import AuthError, InputError, ServerUnavailable, run_command
 from physician import cli as physician_cli
 from physician import keys as physician_keys
@@ -112,7 +112,7 @@ class Watcher:
 @run_command
 def main(argv: list[str]) -> int:
     """``hrmon physician watch [--hook URL] [--every S] [--once]``."""
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon physician watch",
         description="Open alerts without the dashboard and send each new one to your hook "
         '("<patient> has a new alert", never a value). Runs beside your key; the password '

@@ -30,3 +30,22 @@ def test_version_and_unknown_commands(capsys: pytest.CaptureFixture[str]) -> Non
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
     assert main(["device", "frob"]) == 2
     assert "unknown command 'device frob'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["device", "stream", "--help"], "(default: 10.0)"),
+        (["device", "history", "--help"], "(default 20)"),  # stated by the help itself
+        (["physician", "dashboard", "--help"], "(default: 127.0.0.1)"),
+    ],
+)
+def test_a_command_s_help_shows_its_defaults(
+    argv: list[str], shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert shown in text
+    assert "(default: False)" not in text and "(default: None)" not in text

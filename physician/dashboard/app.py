@@ -8,12 +8,11 @@ ciphertext's plaintext other than the verdict, or server A's token.
 
 from __future__ import annotations
 
-import argparse
-
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from client import cli_help
 from client.errors import ApiError, AuthError, HrmonError, ServerUnavailable, run_command
 from client.web.basics import free_port, install_web_basics, make_templates, serve
 from physician import profile as physician_profile
@@ -101,7 +100,7 @@ def create_app(config: DashboardConfig) -> FastAPI:
 @run_command
 def main(argv: list[str]) -> int:
     """``hrmon physician dashboard [--home DIR] [--port N]``: serve until Ctrl-C."""
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon physician dashboard",
         description="Run the physician's dashboard on this machine (loopback only). "
         "It signs in to server A and decrypts results here with your key.",
