@@ -281,6 +281,8 @@ def load_cardiac(
 
 SECOND_ECG_DETECTOR = "hamilton2002"
 """The check detector for ECG (a different principle from neurokit's gradient method)."""
+THIRD_ECG_DETECTOR = "pantompkins1985"
+"""With the second, it confirms each beat before it enters the intervals."""
 
 
 def beat_times(recording: CardiacRecording, method: str | None = None) -> FloatArray:
@@ -333,5 +335,7 @@ def analyse_rhythm(recording: CardiacRecording) -> RhythmEstimate:
         return rhythm_of_heart_sounds(recording.signal, round(recording.rate))
     beats = beat_times(recording)
     if recording.kind == "ecg":
-        return gated_rhythm(beats, beat_times(recording, SECOND_ECG_DETECTOR))
+        second = beat_times(recording, SECOND_ECG_DETECTOR)
+        third = beat_times(recording, THIRD_ECG_DETECTOR)
+        return gated_rhythm(beats, second, second, third)
     return rhythm_from_beats(beats)

@@ -15,6 +15,8 @@ from signals.rhythm import (
     DEFAULT_IRREGULARITY_THRESHOLD,
     MIN_INTERVALS,
     RhythmEstimate,
+    confirmed_beats,
+    gated_rhythm,
     rhythm_from_beats,
     rhythm_from_intervals,
 )
@@ -82,3 +84,20 @@ def test_heart_sound_sample_gets_an_estimate() -> None:
     assert isinstance(est, RhythmEstimate)
     assert est.index is not None and 0.0 <= est.index <= 1.0
     assert est.bpm is not None and 40.0 < est.bpm < 150.0
+
+
+def test_a_beat_only_one_detector_sees_is_not_counted() -> None:
+    """A regular rhythm with three spurious primary beats (T waves) looks irregular; the
+    second and third detectors, marking R 70 ms late, do not confirm them, so they are
+    dropped and the rhythm is regular again. The gate still compares the raw detectors."""
+    true_beats = np.arange(20) * 0.8 + 0.3
+    spurious = true_beats[[2, 9, 15]] + 0.33
+    primary = np.sort(np.append(true_beats, spurious))
+    late = true_beats + 0.07
+    assert not np.any(np.isin(confirmed_beats(primary, late), spurious))
+    assert np.allclose(confirmed_beats(primary, late, late), true_beats)
+    assert confirmed_beats(primary).size == 0  # no second opinion: nothing confirmed
+    raw = rhythm_from_beats(primary)
+    kept = gated_rhythm(primary, late, late)
+    assert raw.index is not None and raw.index >= DEFAULT_IRREGULARITY_THRESHOLD
+    assert kept.index is not None and kept.index < 0.01
