@@ -17,7 +17,7 @@ from client.errors import ApiError, AuthError, HrmonError, ServerUnavailable, ru
 from client.web.basics import free_port, install_web_basics, make_templates, serve
 from physician import profile as physician_profile
 from physician.alerts import AlertBook
-from physician.dashboard import routes
+from physician.dashboard import alert_pages, export_pages, onboarding, routes
 from physician.dashboard.config import DashboardConfig
 from physician.dashboard.live import LiveRelay
 from physician.dashboard.routes import DashboardState, NotSignedIn, current_session, redirect
@@ -43,7 +43,8 @@ def create_app(config: DashboardConfig) -> FastAPI:
         alerts=alerts,
     )
     app.state.dashboard = state
-    app.include_router(routes.router)
+    for pages in (routes, onboarding, alert_pages, export_pages):
+        app.include_router(pages.router)
     install_web_basics(app)
 
     def error_page(request: Request, title: str, message: str, status_code: int) -> Response:

@@ -2,41 +2,35 @@
 the live event stream. Handlers talk to server A through :class:`client.api.ServerAClient`
 with the session's token and decrypt in this process; templates get verdicts only.
 
-About 340 lines: the dashboard's pages (sign-in, patients, history, range form, live
-relay) share the session and CSRF checks defined here.
+About 420 lines: the core pages (sign-in, patients, history, range form, live relay)
+and what every page shares (state, session, rendering, the synced patient list).
+Onboarding, alerts and exports are in their own modules beside it.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import segno
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import (
     HTMLResponse,
-    JSONResponse,
     RedirectResponse,
     Response,
     StreamingResponse,
 )
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
-from starlette.exceptions import HTTPException
 
 from client.api import ServerAClient
 from client.encrypt import encode_range, encrypt_range
-from client.enrolment import Invitation
 from client.errors import ApiError, AuthError, InputError, ServerUnavailable
 from client.web.basics import same_token
-from physician import export, report
-from physician.alerts import NOTE_MAX_CHARS, AlertBook, AlertError
+from physician.alerts import AlertBook
 from physician.cli import pinned_system_key
 from physician.dashboard import views
 from physician.dashboard.chart import abnormal_chart
@@ -51,7 +45,6 @@ DEFAULT_LOW_BPM = 50.0
 DEFAULT_HIGH_BPM = 110.0
 FALLBACK_THRESHOLD = 0.5
 BPM_LIMITS = (20.0, 300.0)
-LABEL_MAX_CHARS = 100
 FORM_TEXT_LIMIT = 100_000  # past the pages' own length checks; a larger field is refused whole
 
 
@@ -260,7 +253,7 @@ def patient_list(
     )
 
 
-def _patient_or_404(api: ServerAClient, state: DashboardState, patient_id: str) -> views.PatientRow:
+def patient_or_404(api: ServerAClient, state: DashboardState, patient_id: str) -> views.PatientRow:
     row = views.find_patient(views.patient_rows(api, state.decryptor), patient_id)
     if row is None:
         raise ApiError("no such patient among yours", 404)
@@ -279,7 +272,7 @@ def patient_page(
 ) -> Response:
     now = datetime.now(UTC)
     with server_a(state, session) as api:
-        patient = _patient_or_404(api, state, patient_id)
+        patient = patient_or_404(api, state, patient_id)
         views.sync_alerts(api, state.decryptor, state.alerts, [patient], now)
         readings = views.history(api, state.decryptor, patient_id)
         tally_rows = views.tallies(api, state.decryptor, patient_id, now)
@@ -309,274 +302,6 @@ def patient_history(request: Request, state: State, session: SignedIn, patient_i
     return patient_page(request, state, session, patient_id)
 
 
-# -- onboarding: patients and their devices ------------------------------------------------
-
-
-@router.post("/patients", response_class=HTMLResponse)
-def add_patient(
-    request: Request,
-    state: State,
-    session: SignedIn,
-    label: Annotated[str, Form(max_length=FORM_TEXT_LIMIT)] = "",
-    csrf_token: Annotated[str | None, Form()] = None,
-) -> Response:
-    """Add a patient and go straight to handing their device its invitation."""
-    label = " ".join(label.split())
-    error, status_code = None, 422
-    if not same_token(session.csrf_token, csrf_token):
-        error, status_code = "The form had expired. Please add the patient again.", 400
-    elif not label:
-        error = "Enter the patient's label (a name or a reference you will recognise)."
-    elif len(label) > LABEL_MAX_CHARS:
-        error = f"The label is {len(label)} characters; at most {LABEL_MAX_CHARS}."
-    if error is None:
-        with server_a(state, session) as api:
-            try:
-                created = api.add_patient(label)  # its token is dropped: the device gets its own
-            except ApiError as exc:
-                if exc.status_code != 409:
-                    raise
-                error = f"You already have a patient labelled “{label}”; labels must differ."
-            else:
-                return device_invitation_page(request, state, session, api, created.patient_id)
-    return patient_list(
-        request, state, session, status_code=status_code, new_label=label, add_error=error
-    )
-
-
-def device_invitation_page(
-    request: Request,
-    state: DashboardState,
-    session: Session,
-    api: ServerAClient,
-    patient_id: str,
-) -> Response:
-    """A fresh one-time invitation for the patient's next device, as text and QR code.
-
-    Shown once, in the answer to a POST (never a page to bookmark): the code is a
-    credential until the device redeems it."""
-    patient = _patient_or_404(api, state, patient_id)
-    system = pinned_system_key(api, state.config.profile)
-    code = api.new_enrolment_code(patient_id)
-    text = Invitation(state.config.profile.server, system.key_id, code.code).encode()
-    page = render(
-        request,
-        state,
-        session,
-        "invitation.html",
-        status_code=201,
-        patient=patient,
-        invitation=text,
-        qr=qr_svg(text),
-        expires_at=code.expires_at,
-    )
-    page.headers["Cache-Control"] = "no-store"
-    return page
-
-
-def qr_svg(text: str) -> Markup:
-    """The QR code of ``text`` as inline SVG, made here (segno; no network, no image URL)."""
-    out = io.BytesIO()
-    segno.make(text, error="m").save(
-        out, kind="svg", scale=4, border=4, xmldecl=False, title="Enrolment QR code"
-    )
-    # segno writes only path data and the fixed title: no text of ours but base64url
-    return Markup(out.getvalue().decode("utf-8"))  # noqa: S704
-
-
-@router.get("/patients/{patient_id}/device", response_class=HTMLResponse)
-def device_page(request: Request, state: State, session: SignedIn, patient_id: str) -> Response:
-    with server_a(state, session) as api:
-        patient = _patient_or_404(api, state, patient_id)
-    return render(request, state, session, "device.html", patient=patient)
-
-
-@router.post("/patients/{patient_id}/device/invitation", response_class=HTMLResponse)
-def new_invitation(
-    request: Request,
-    state: State,
-    session: SignedIn,
-    patient_id: str,
-    csrf_token: Annotated[str | None, Form()] = None,
-) -> Response:
-    if not same_token(session.csrf_token, csrf_token):
-        session.notice = "The form had expired. No invitation was made; please try again."
-        return redirect(f"/patients/{patient_id}/device", session)
-    with server_a(state, session) as api:
-        return device_invitation_page(request, state, session, api, patient_id)
-
-
-@router.post("/patients/{patient_id}/device/revoke")
-def revoke_device(
-    state: State,
-    session: SignedIn,
-    patient_id: str,
-    confirm: Annotated[str, Form(max_length=8)] = "",
-    csrf_token: Annotated[str | None, Form()] = None,
-) -> Response:
-    """Stop the patient's current device at once (a new token that nobody is given)."""
-    if not same_token(session.csrf_token, csrf_token) or confirm != "yes":
-        session.notice = "Nothing was revoked: tick the box to confirm, then revoke."
-        return redirect(f"/patients/{patient_id}/device", session)
-    with server_a(state, session) as api:
-        patient = _patient_or_404(api, state, patient_id)
-        api.replace_device_token(patient_id)  # the new token is dropped unseen
-    session.notice = (
-        f"The device of {patient.label} is revoked: server A refuses it from now on. "
-        "Make an invitation to enrol a new one."
-    )
-    return redirect(f"/patients/{patient_id}/device", session)
-
-
-# -- alerts -------------------------------------------------------------------------------
-
-
-@router.get("/alerts", response_class=HTMLResponse)
-def alerts_inbox(request: Request, state: State, session: SignedIn) -> Response:
-    with server_a(state, session) as api:
-        rows = synced_rows(api, state)
-    return render(
-        request,
-        state,
-        session,
-        "alerts.html",
-        open_alerts=views.alert_rows(state.alerts.open_alerts(), rows),
-        acknowledged=[
-            row
-            for row in views.alert_rows(state.alerts.history(limit=50), rows)
-            if not row.alert.is_open
-        ],
-        note_max=NOTE_MAX_CHARS,
-        live=True,
-    )
-
-
-@router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge_alert(
-    state: State,
-    session: SignedIn,
-    alert_id: int,
-    note: Annotated[str, Form(max_length=FORM_TEXT_LIMIT)] = "",
-    csrf_token: Annotated[str | None, Form()] = None,
-) -> Response:
-    if not same_token(session.csrf_token, csrf_token):
-        session.notice = "The form had expired. Nothing was acknowledged; please try again."
-        return redirect("/alerts", session)
-    try:
-        state.alerts.acknowledge(alert_id, session.username or "unknown", note)
-    except AlertError as exc:
-        session.notice = f"Not acknowledged: {exc}."
-    else:
-        session.notice = "Alert acknowledged. It stays in the patient's alert history."
-    return redirect("/alerts", session)
-
-
-@router.post("/patients/{patient_id}/missed-period", response_class=HTMLResponse)
-def set_missed_period(
-    request: Request,
-    state: State,
-    session: SignedIn,
-    patient_id: str,
-    hours: Annotated[str, Form(max_length=32)] = "",
-    csrf_token: Annotated[str | None, Form()] = None,
-) -> Response:
-    with server_a(state, session) as api:
-        patient = _patient_or_404(api, state, patient_id)
-    if not same_token(session.csrf_token, csrf_token):
-        return patient_page(
-            request,
-            state,
-            session,
-            patient_id,
-            status_code=400,
-            missed_value=hours,
-            missed_error="The form had expired. Please save again.",
-        )
-    text = hours.strip().replace(",", ".")
-    try:
-        value = None if not text else float(text)
-        if value is not None and not math.isfinite(value):
-            raise ValueError
-        state.alerts.set_missed_after_hours(patient_id, value)
-    except ValueError as exc:
-        message = (
-            str(exc) if isinstance(exc, AlertError) else "the period must be a number of hours"
-        )
-        return patient_page(
-            request,
-            state,
-            session,
-            patient_id,
-            status_code=422,
-            missed_value=hours,
-            missed_error=f"Not saved: {message}.",
-        )
-    session.notice = f"Missed-reading alert for {patient.label}: " + (
-        "off." if value is None else f"after {value:g} hours without a reading."
-    )
-    return redirect(f"/patients/{patient_id}", session)
-
-
-# -- export -------------------------------------------------------------------------------
-
-EXPORT_PERIODS: dict[str, tuple[str, timedelta | None]] = {
-    "24h": ("last 24 hours", timedelta(hours=24)),
-    "7d": ("last 7 days", timedelta(days=7)),
-    "30d": ("last 30 days", timedelta(days=30)),
-    "365d": ("last 365 days", timedelta(days=365)),
-    "all": ("all time", None),
-}
-
-
-@router.get("/patients/{patient_id}/export.{kind}")
-def export_patient(
-    state: State,
-    session: SignedIn,
-    patient_id: str,
-    kind: str,
-    period: Annotated[str, Query(max_length=8)] = "30d",
-) -> Response:
-    if kind not in ("csv", "alerts.csv", "fhir.json", "pdf"):
-        raise HTTPException(404)
-    if period not in EXPORT_PERIODS:
-        raise HTTPException(422, f"period must be one of {', '.join(EXPORT_PERIODS)}")
-    words, span = EXPORT_PERIODS[period]
-    since = None if span is None else datetime.now(UTC) - span
-    with server_a(state, session) as api:
-        patient = _patient_or_404(api, state, patient_id)
-        results = views.results_between(api, patient_id, since)
-    verdicts = [(r, state.decryptor.verdict(r)) for r in results]
-    stem = f"hrmon-{patient_id}-{period}"
-    headers = {"Cache-Control": "no-store"}
-    if kind == "fhir.json":
-        rows = [(str(r.reading_id), r.taken_at, r.received_at, v) for r, v in verdicts]
-        headers["Content-Disposition"] = f'attachment; filename="{stem}.fhir.json"'
-        return JSONResponse(
-            export.fhir_bundle(patient_id, patient.label, rows),
-            media_type="application/fhir+json",
-            headers=headers,
-        )
-    alerts = [
-        a
-        for a in state.alerts.history(patient_id, limit=100_000)
-        if since is None or a.occurred_at >= since
-    ]
-    if kind == "pdf":
-        with server_a(state, session) as api:
-            tally_rows = views.tallies(api, state.decryptor, patient_id, datetime.now(UTC))
-        readings = [views.Reading(r.taken_at, v, r.received_at) for r, v in verdicts]
-        headers["Content-Disposition"] = f'attachment; filename="{stem}.pdf"'
-        pdf = report.patient_report(patient.label, words, since, tally_rows, readings, alerts)
-        return Response(pdf, media_type="application/pdf", headers=headers)
-    if kind == "alerts.csv":
-        body = export.alerts_csv(alerts)
-        headers["Content-Disposition"] = f'attachment; filename="{stem}-alerts.csv"'
-    else:
-        body = export.readings_csv([(r.taken_at, r.received_at, v) for r, v in verdicts])
-        headers["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
-    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
-
-
 # -- healthy range ------------------------------------------------------------------------
 
 
@@ -594,7 +319,7 @@ def default_threshold() -> float:
 @router.get("/patients/{patient_id}/range", response_class=HTMLResponse)
 def range_page(request: Request, state: State, session: SignedIn, patient_id: str) -> Response:
     with server_a(state, session) as api:
-        patient = _patient_or_404(api, state, patient_id)
+        patient = patient_or_404(api, state, patient_id)
     values = {
         "low": f"{DEFAULT_LOW_BPM:g}",
         "high": f"{DEFAULT_HIGH_BPM:g}",
@@ -651,7 +376,7 @@ def save_range(
 ) -> Response:
     values = {"low": low, "high": high, "threshold": threshold, "irregularity": irregularity}
     with server_a(state, session) as api:
-        patient = _patient_or_404(api, state, patient_id)
+        patient = patient_or_404(api, state, patient_id)
         errors, parsed = parse_range_form(low, high, threshold, irregularity)
         if not same_token(session.csrf_token, csrf_token):
             errors["form"] = "The form had expired. Please check the values and save again."

@@ -193,17 +193,21 @@ def with_recent_counts(
 ) -> list[PatientRow]:
     """Each row with its abnormal count over the last 24 hours and 7 days, from A's
     encrypted tallies (A computes both for every patient whatever the bits are)."""
-    counted = []
-    for row in rows:
-        day, week = (
-            decryptor.tally(answer.tally, answer.count)
-            for answer in (
-                api.tally(row.patient_id, since=now - span)
-                for span in (timedelta(hours=24), timedelta(days=7))
-            )
+
+    def abnormal_since(patient_id: str, span: timedelta) -> int:
+        answer = api.tally(patient_id, since=now - span)
+        return decryptor.tally(answer.tally, answer.count)
+
+    return [
+        replace(
+            row,
+            recent_abnormal=(
+                abnormal_since(row.patient_id, timedelta(hours=24)),
+                abnormal_since(row.patient_id, timedelta(days=7)),
+            ),
         )
-        counted.append(replace(row, recent_abnormal=(day, week)))
-    return counted
+        for row in rows
+    ]
 
 
 def triage(rows: list[PatientRow], query: str = "") -> list[PatientRow]:
