@@ -45,6 +45,17 @@ class DeviceConfig:
         }
 
 
+def refuse_existing(path: Path) -> None:
+    """Stop before a new device token is made if its file could not be written: the token
+    would be spent (the old device's refused) and the new one lost.
+
+    Raises:
+        ConfigError: ``path`` exists; a device file is never overwritten.
+    """
+    if path.exists():
+        raise ConfigError(f"{path} already exists; refusing to overwrite a device file")
+
+
 def save(config: DeviceConfig, path: Path, *, overwrite: bool = False) -> None:
     """Write the file 0600 (it holds the device token)."""
     write_json(path, config.to_json(), secret=True, overwrite=overwrite)

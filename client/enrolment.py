@@ -18,7 +18,7 @@ from pathlib import Path
 from client import device_config
 from client.api import ServerAClient
 from client.device_config import DeviceConfig
-from client.errors import ConfigError, InputError
+from client.errors import InputError
 from client.system_key import check_pinned
 
 PREFIX = "hrmon-enrol:1:"
@@ -77,8 +77,7 @@ def redeem(text: str, config_path: Path) -> DeviceConfig:
         ApiError: the code is unknown, used or expired (404), or A refused otherwise.
     """
     invitation = decode(text)
-    if config_path.exists():
-        raise ConfigError(f"{config_path} already exists; refusing to overwrite a device file")
+    device_config.refuse_existing(config_path)
     with ServerAClient(invitation.server) as api:
         system = api.system_key()
         check_pinned(system, invitation.key_id)  # before the code is spent

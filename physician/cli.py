@@ -142,8 +142,7 @@ def replace_device(home: Path, password: str, patient: str, config_path: Path) -
 def _new_device_file(
     home: Path, password: str, config_path: Path, make: Callable[[ServerAClient], NewPatient]
 ) -> DeviceConfig:
-    if config_path.exists():
-        raise ConfigError(f"{config_path} already exists; refusing to overwrite a device file")
+    device_config.refuse_existing(config_path)
     api, profile = login(home, password)
     with api:
         system = pinned_system_key(api, profile)

@@ -171,10 +171,7 @@ def beat_agreement(beats_s: ArrayLike, other_s: ArrayLike) -> float:
     b = np.sort(np.asarray(other_s, dtype=np.float64))
     if a.size == 0 or b.size == 0:
         return 1.0 if a.size == b.size else 0.0
-    k = np.searchsorted(b, a)
-    right = np.abs(b[np.minimum(k, b.size - 1)] - a)
-    left = np.abs(b[np.maximum(k - 1, 0)] - a)
-    matched = int(np.sum(np.minimum(left, right) <= BEAT_MATCH_S))
+    matched = int(np.sum(np.abs(_nearest(b, a) - a) <= BEAT_MATCH_S))
     return matched / (a.size + b.size - matched)
 
 

@@ -82,6 +82,11 @@ def current_device(
 CurrentDevice = Annotated[Patient, Depends(current_device)]
 
 
+def client_address(request: Request) -> str:
+    """The peer's address, the key of the per-client throttles ("unknown" without one)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def too_many(what: str, wait_s: float) -> HTTPException:
     """429 saying what was too much and when to retry (``Retry-After``, whole seconds)."""
     seconds = retry_after(wait_s)

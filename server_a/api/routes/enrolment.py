@@ -17,7 +17,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Request, status
 
 from protocol.messages import DeviceEnrolIn, EnrolmentCodeOut, PatientCreated
-from server_a.api.deps import OwnedPatient, ServicesDep, too_many
+from server_a.api.deps import OwnedPatient, ServicesDep, client_address, too_many
 from server_a.core.security import (
     device_token_hash,
     enrolment_code_hash,
@@ -52,7 +52,7 @@ def new_code(patient: OwnedPatient, services: ServicesDep) -> EnrolmentCodeOut:
 )
 def redeem(body: DeviceEnrolIn, request: Request, services: ServicesDep) -> PatientCreated:
     """Redeem an enrolment code: the patient id and a new device token (shown once)."""
-    client = request.client.host if request.client is not None else "unknown"
+    client = client_address(request)
     wait = services.login_throttle.by_client.take(client)
     if wait > 0:
         raise too_many("too many enrolment attempts", wait)

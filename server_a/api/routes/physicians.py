@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from protocol.messages import PhysicianEnrol, PhysicianOut, TokenOut
-from server_a.api.deps import Operator, ServicesDep, too_many, unauthorized
+from server_a.api.deps import Operator, ServicesDep, client_address, too_many, unauthorized
 from server_a.core.security import create_access_token, hash_password, verify_password
 from server_a.login_throttle import HashesBusy
 from server_a.storage import Conflict
@@ -41,7 +41,7 @@ def login(
 ) -> TokenOut:
     """OAuth2 password flow: a 15-minute JWT for a physician (throttled: 429)."""
     throttle = services.login_throttle
-    client = request.client.host if request.client is not None else "unknown"
+    client = client_address(request)
     wait = throttle.admit(form.username, client)
     if wait > 0:
         raise too_many("too many sign-in attempts", wait)
