@@ -29,6 +29,7 @@ from typing import Literal
 from client.private_db import create_private, transaction
 
 AlertKind = Literal["abnormal", "missed"]
+KIND_TEXT: dict[str, str] = {"abnormal": "Abnormal reading", "missed": "No readings received"}
 
 FILE_NAME = "alerts.sqlite3"
 NOTE_MAX_CHARS = 500
@@ -80,6 +81,11 @@ class Alert:
     def is_open(self) -> bool:
         return self.acknowledged_at is None
 
+    @property
+    def description(self) -> str:
+        """What happened, in words (the inbox, the report and the notifications)."""
+        return KIND_TEXT[self.kind]
+
 
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
@@ -110,10 +116,6 @@ class AlertBook:
     def __init__(self, path: Path) -> None:
         self.path = path
         create_private(path, *_SCHEMA)
-        with self._db() as db:
-            columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
-            if "notified_at" not in columns:  # a book made before notifications
-                db.execute("ALTER TABLE alerts ADD COLUMN notified_at TEXT")
 
     @classmethod
     def in_home(cls, home: Path) -> AlertBook:
@@ -221,6 +223,10 @@ class AlertBook:
                 "SELECT * FROM alerts WHERE acknowledged_at IS NULL ORDER BY occurred_at, alert_id"
             ).fetchall()
         return [_alert(row) for row in rows]
+
+    def open_total(self) -> int:
+        """How many alerts are open, all patients together."""
+        return sum(self.open_counts().values())
 
     def open_counts(self) -> dict[str, int]:
         """Open alerts per patient id."""

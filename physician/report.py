@@ -120,7 +120,6 @@ def patient_report(
     if not alerts:
         pdf.cell(width, 5, "No alerts in this period.", new_x="LMARGIN", new_y="NEXT")
     for alert in alerts[:MAX_ALERT_ROWS]:
-        what = "Abnormal reading" if alert.kind == "abnormal" else "No readings received"
         status = (
             "open"
             if alert.is_open
@@ -130,7 +129,7 @@ def patient_report(
         pdf.multi_cell(
             width,
             4.5,
-            _latin1(f"{_when(alert.occurred_at)}  {what}; {status}{note}"),
+            _latin1(f"{_when(alert.occurred_at)}  {alert.description}; {status}{note}"),
             new_x="LMARGIN",
             new_y="NEXT",
         )

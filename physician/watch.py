@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from client import cli_help
+from client.api import ServerAClient
 from client.errors import AuthError, InputError, ServerUnavailable, run_command
 from physician import cli as physician_cli
 from physician import keys as physician_keys
@@ -36,7 +37,6 @@ from physician.dashboard import views
 DEFAULT_EVERY_S = 30.0
 EVERY_LIMITS_S = (5.0, 3600.0)
 HOOK_TIMEOUT_S = 10.0
-KIND_TEXT = {"abnormal": "abnormal reading", "missed": "no readings received"}
 
 
 def check_hook(url: str) -> str:
@@ -55,7 +55,7 @@ def check_hook(url: str) -> str:
 def notification(alert: Alert, label: str) -> dict[str, Any]:
     """The hook's JSON body: who has a new alert and its kind; no value, no time of day."""
     return {
-        "text": f"hrmon: {label} has a new alert ({KIND_TEXT[alert.kind]})",
+        "text": f"hrmon: {label} has a new alert ({alert.description.lower()})",
         "patient": label,
         "kind": alert.kind,
         "alert_id": alert.alert_id,
@@ -73,6 +73,23 @@ class Watcher:
     def __post_init__(self) -> None:
         self.book = AlertBook.in_home(self.home)
         self.decryptor = views.ResultDecryptor(physician_keys.load(self.home))
+        self._api: ServerAClient | None = None
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    def _sync(self) -> list[views.PatientRow]:
+        """The dashboard's sync, signed in once and again only when A refuses the token
+        (it lasts 15 minutes): not one password hash on A per round."""
+        if self._api is None:
+            self._api, _ = physician_cli.login(self.home, self.password)
+        api = self._api
+        return views.sync_alerts(
+            api, self.decryptor, self.book, views.patient_rows(api, self.decryptor),
+            datetime.now(UTC),
+        )  # fmt: skip
 
     def round(self) -> tuple[int, int]:
         """One sync and its notifications: (alerts now open, notifications delivered).
@@ -81,14 +98,16 @@ class Watcher:
             AuthError: the password is refused (the watcher stops: it cannot go on).
             ServerUnavailable: A is unreachable (the caller retries next round).
         """
-        api, _ = physician_cli.login(self.home, self.password)
-        with api:
-            rows = views.sync_alerts(
-                api, self.decryptor, self.book, views.patient_rows(api, self.decryptor),
-                datetime.now(UTC),
-            )  # fmt: skip
+        signed_in = self._api is not None
+        try:
+            rows = self._sync()
+        except AuthError:
+            if not signed_in:
+                raise  # the password itself was refused
+            self.close()  # the token expired: sign in again, once
+            rows = self._sync()
         labels = {row.patient_id: row.label for row in rows}
-        open_alerts = sum(self.book.open_counts().values())
+        open_alerts = self.book.open_total()
         if self.hook is None:
             return open_alerts, 0
         hook, delivered = self.hook, 0
@@ -134,16 +153,22 @@ def main(argv: list[str]) -> int:
     hook = None if args.hook is None else check_hook(args.hook)
     home = args.home or physician_profile.default_home()
     watcher = Watcher(home, physician_profile.password(), hook)
+    try:
+        return _rounds(watcher, args.every, once=args.once)
+    finally:
+        watcher.close()
+
+
+def _rounds(watcher: Watcher, every: float, *, once: bool) -> int:
     while True:
         try:
             open_alerts, delivered = watcher.round()
             print(f"{open_alerts} open alert(s); {delivered} notification(s) sent", flush=True)
         except ServerUnavailable as exc:
-            if args.once:
+            if once:
                 raise
-            print(f"{exc}; retrying in {args.every:g} s", file=sys.stderr, flush=True)
-        except AuthError:
-            raise
-        if args.once:
+            watcher.close()  # a fresh connection next round
+            print(f"{exc}; retrying in {every:g} s", file=sys.stderr, flush=True)
+        if once:
             return 0
-        time.sleep(args.every)
+        time.sleep(every)

@@ -78,6 +78,10 @@ def test_new_alerts_reach_the_hook_once_without_values(world: World) -> None:
     assert watcher.round() == (2, 1)
     assert hook.bodies[-1]["text"] == "hrmon: Wanda Watch has a new alert (abnormal reading)"
     assert watcher.round() == (2, 0)  # each alert is sent once
+    assert watcher._api is not None
+    watcher._api.token = "expired"  # as after 15 minutes: the next round signs in again
+    assert watcher.round() == (2, 0)
+    watcher.close()
     sent = json.dumps(hook.bodies)
     assert str(ODD_BPM) not in sent and "1713" not in sent
 

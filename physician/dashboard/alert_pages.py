@@ -6,10 +6,7 @@ import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import (
-    HTMLResponse,
-    Response,
-)
+from fastapi.responses import HTMLResponse, Response
 
 from client.web.basics import same_token
 from physician.alerts import NOTE_MAX_CHARS, AlertError
@@ -27,9 +24,6 @@ from physician.dashboard.routes import (
 )
 
 router = APIRouter()
-
-
-# -- alerts -------------------------------------------------------------------------------
 
 
 @router.get("/alerts", response_class=HTMLResponse)

@@ -6,10 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import (
-    JSONResponse,
-    Response,
-)
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from physician import export, report
@@ -23,8 +20,6 @@ from physician.dashboard.routes import (
 
 router = APIRouter()
 
-
-# -- export -------------------------------------------------------------------------------
 
 EXPORT_PERIODS: dict[str, tuple[str, timedelta | None]] = {
     "24h": ("last 24 hours", timedelta(hours=24)),
@@ -52,6 +47,11 @@ def export_patient(
     with server_a(state, session) as api:
         patient = patient_or_404(api, state, patient_id)
         results = views.results_between(api, patient_id, since)
+        tally_rows = (
+            views.tallies(api, state.decryptor, patient_id, datetime.now(UTC))
+            if kind == "pdf"
+            else []
+        )
     verdicts = [(r, state.decryptor.verdict(r)) for r in results]
     stem = f"hrmon-{patient_id}-{period}"
     headers = {"Cache-Control": "no-store"}
@@ -69,8 +69,6 @@ def export_patient(
         if since is None or a.occurred_at >= since
     ]
     if kind == "pdf":
-        with server_a(state, session) as api:
-            tally_rows = views.tallies(api, state.decryptor, patient_id, datetime.now(UTC))
         readings = [views.Reading(r.taken_at, v, r.received_at) for r, v in verdicts]
         headers["Content-Disposition"] = f'attachment; filename="{stem}.pdf"'
         pdf = report.patient_report(patient.label, words, since, tally_rows, readings, alerts)

@@ -180,4 +180,4 @@ class LiveRelay:
             self._alerts.open_abnormal(
                 str(result.patient_id), str(result.reading_id), result.taken_at
             )
-        return sum(self._alerts.open_counts().values())
+        return self._alerts.open_total()

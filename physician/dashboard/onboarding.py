@@ -8,10 +8,7 @@ from typing import Annotated
 
 import segno
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import (
-    HTMLResponse,
-    Response,
-)
+from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from client.api import ServerAClient
@@ -35,9 +32,6 @@ from physician.dashboard.sessions import Session
 router = APIRouter()
 
 LABEL_MAX_CHARS = 100  # server A's limit too
-
-
-# -- onboarding: patients and their devices ------------------------------------------------
 
 
 @router.post("/patients", response_class=HTMLResponse)

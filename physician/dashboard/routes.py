@@ -113,7 +113,7 @@ def render(
             "server": state.config.profile.server,
             "verdict_text": views.VERDICT_TEXT,
             "format_time": views.format_time,
-            "open_alert_count": sum(state.alerts.open_counts().values()),
+            "open_alert_count": state.alerts.open_total(),
             **context,
         },
         status_code=status_code,

@@ -59,9 +59,7 @@ class AlertRow:
 
     @property
     def what(self) -> str:
-        if self.alert.kind == "abnormal":
-            return "Abnormal reading"
-        return "No readings received"
+        return self.alert.description
 
 
 @dataclass(frozen=True)
