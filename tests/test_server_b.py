@@ -19,6 +19,7 @@ from server_b.core.config import Settings
 from service_common.signing import (
     RESPONSE_SIGNATURE_HEADER,
     SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     SignatureError,
     verify_response,
 )
@@ -86,7 +87,8 @@ async def test_the_answer_is_signed_for_this_request_only(
     answer_signature = response.headers.get(RESPONSE_SIGNATURE_HEADER)
     secret = ab_secret(key_dir)
     verify_response(secret, headers[SIGNATURE_HEADER], answer_signature, response.content)
-    other = signed(key_dir, body, time.time() - 1)[SIGNATURE_HEADER]  # another request
+    earlier = int(headers[TIMESTAMP_HEADER]) - 1  # another request: another timestamp
+    other = signed(key_dir, body, earlier)[SIGNATURE_HEADER]
     with pytest.raises(SignatureError, match="does not match"):
         verify_response(secret, other, answer_signature, response.content)
     with pytest.raises(SignatureError, match="does not match"):
