@@ -24,6 +24,7 @@ from bench import modes
 from bench.keys import INSECURE_KEYS_ENV, BenchKeys, InsecureKeySize, check_key_bits, make_keys
 from bench.leakage import estimate_leakage, independent_view
 from bench.results import EndToEnd, KeySizeResults
+from ops import cli_help
 from protocol.comparison import readings_per_pack
 
 DEFAULT_OUT = Path("bench-out")
@@ -181,7 +182,7 @@ INGEST_PER_DEVICE = 5
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon bench",
         description="Benchmark the private comparison protocol and the TNO peer.",
         epilog=f"Keys under 2048 bits are refused unless {INSECURE_KEYS_ENV}=1 (tests only).",

@@ -14,26 +14,29 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from client import cli_help, device_config
+from client import device_config
 from client.api import ServerAClient
 from client.device_config import DeviceConfig
 from client.encrypt import EncodedReading, encode_reading, encrypt_reading
-from client.errors import ApiError, AuthError, InputError, ServerUnavailable, run_command
-from client.system_key import check_pinned
+from client.errors import InputError, ServerUnavailable, run_command
 from device import analysis
 from device.analysis import Analysis
 from device.history import DeviceHistory, OwnReading, history_path
 from device.outbox import Outbox, outbox_path
-from protocol.messages import ReadingAccepted
-
-SUBMIT_RETRIES = 2
-RETRY_PAUSE_S = 0.5
+from device.sending import (
+    SUBMIT_RETRIES,
+    OutboxSender,
+    Refused,
+    deliver,
+    queued_note,
+    send_body,
+)
+from ops import cli_help
 
 
 @dataclass(frozen=True)
@@ -43,21 +46,6 @@ class Submitted:
     reading_id: str
     status: str
     taken_at: str
-
-
-def connect(config: DeviceConfig) -> ServerAClient:
-    """A client authenticated with the device token, after checking A serves the pinned key.
-
-    Raises:
-        KeyMismatch: A's system key differs from the one in the device file.
-    """
-    api = ServerAClient(config.server, config.device_token)
-    try:
-        check_pinned(api.system_key(), config.system_key.key_id)
-    except BaseException:
-        api.close()
-        raise
-    return api
 
 
 def submit(
@@ -72,61 +60,6 @@ def submit(
     body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
     answer = send_body(api, body, retries)
     return Submitted(str(answer.reading_id), answer.status, body["taken_at"])
-
-
-def send_body(
-    api: ServerAClient, body: dict[str, Any], retries: int = SUBMIT_RETRIES
-) -> ReadingAccepted:
-    """POST one encrypted body, retrying the *same* body while A is briefly unreachable."""
-    for attempt in range(retries + 1):
-        try:
-            return api.submit_reading(body)
-        except ServerUnavailable:
-            if attempt == retries:
-                raise
-            time.sleep(RETRY_PAUSE_S * (attempt + 1))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-Refused = list[tuple[str, ApiError]]
-"""Readings A refused for good (dropped from the outbox): id and A's reason."""
-
-
-def send_waiting(api: ServerAClient, outbox: Outbox) -> tuple[list[str], Refused]:
-    """Send the outbox, oldest first: (ids A stored, readings A refused for good).
-
-    Stops, keeping the rest, when A is away, rate-limits the device or refuses its token.
-
-    Raises:
-        ServerUnavailable: A went away in the middle (what was sent is out of the box).
-    """
-    stored: list[str] = []
-    dropped: Refused = []
-    for body in outbox.waiting():
-        reading_id = str(body["reading_id"])
-        try:
-            send_body(api, body)
-        except (AuthError, ServerUnavailable):
-            raise
-        except ApiError as exc:
-            if exc.status_code == 429:  # later, not never
-                break
-            dropped.append((reading_id, exc))  # e.g. 422: it would never be stored
-            outbox.remove(reading_id)
-            continue
-        outbox.remove(reading_id)
-        stored.append(reading_id)
-    return stored, dropped
-
-
-def deliver(config: DeviceConfig, outbox: Outbox) -> tuple[list[str], Refused, str | None]:
-    """Connect and send the outbox: (stored ids, dropped, why A was unreachable or None)."""
-    try:
-        with connect(config) as api:
-            stored, dropped = send_waiting(api, outbox)
-    except ServerUnavailable as exc:
-        return [], [], str(exc)
-    return stored, dropped, None
 
 
 def _outbox(args: argparse.Namespace) -> Outbox:
@@ -156,13 +89,6 @@ def _report_refused(dropped: Refused, own: str | None = None) -> None:
         if reading_id == own:
             raise exc
         print(f"server A refused queued reading {reading_id} for good: {exc}", file=sys.stderr)
-
-
-def _queued_note(outbox: Outbox, why: str) -> str:
-    return (
-        f"{why}\nkept on this device: {len(outbox)} reading(s) waiting; they go out with "
-        "the next reading, or run `hrmon device flush`"
-    )
 
 
 def reading_from(result: Analysis, heart_rate: float | None, score: float | None) -> EncodedReading:
@@ -275,7 +201,7 @@ def submit_main(argv: list[str]) -> int:
     if away is None:
         text += f"sent reading {sent.reading_id} ({sent.status}); only ciphertexts left this device"
     else:
-        text += f"reading {sent.reading_id} queued: " + _queued_note(outbox, away)
+        text += f"reading {sent.reading_id} queued: " + queued_note(outbox, away)
     _emit({"analysis": asdict(result), "submitted": asdict(sent)}, args.json, text)
     return 0
 
@@ -345,7 +271,7 @@ def flush_main(argv: list[str]) -> int:
     stored, dropped, away = deliver(config, outbox)
     _report_refused(dropped)
     if away is not None:
-        raise ServerUnavailable(_queued_note(outbox, away))
+        raise ServerUnavailable(queued_note(outbox, away))
     _emit(
         {"sent": stored, "waiting": len(outbox)},
         args.json,
@@ -383,12 +309,7 @@ def stream_main(argv: list[str]) -> int:
     sent_count = 0
     outbox = _outbox(args)
     history = _history(args)
-    away: str | None = None
-    try:
-        api: ServerAClient | None = connect(config)
-    except ServerUnavailable as exc:
-        api, away = None, str(exc)
-    try:
+    with OutboxSender(config, outbox) as sender:
         for result in results:
             record: dict[str, Any] = {"analysis": asdict(result), "submitted": None}
             if result.sendable:
@@ -397,15 +318,9 @@ def stream_main(argv: list[str]) -> int:
                 body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
                 outbox.add(body)  # kept first: a window made while A is away is not lost
                 history.add(own_reading(body, reading, result))
-                status = "queued"
-                if api is not None and away is None:
-                    try:
-                        stored, dropped = send_waiting(api, outbox)
-                    except ServerUnavailable as exc:
-                        away, stored, dropped = str(exc), [], []
-                    _report_refused(dropped)
-                    if str(body["reading_id"]) in stored:
-                        status = "stored"
+                stored, dropped = sender.send()
+                _report_refused(dropped)
+                status = "stored" if str(body["reading_id"]) in stored else "queued"
                 sent = Submitted(str(body["reading_id"]), status, body["taken_at"])
                 record["submitted"] = asdict(sent)
                 sent_count += 1
@@ -414,13 +329,11 @@ def stream_main(argv: list[str]) -> int:
             else:
                 text = f"{_describe(result)} -> not sent"
             _emit(record, args.json, text)
-    finally:
-        if api is not None:
-            api.close()
+    away = sender.away
     if not args.json:
         print(f"{sent_count} of {len(results)} windows sent or queued")
     if away is not None:
-        print(_queued_note(outbox, away), file=sys.stderr)
+        print(queued_note(outbox, away), file=sys.stderr)
     if sent_count == 0:
         raise InputError(f"{args.file}: no usable window; nothing sent")
     return 0

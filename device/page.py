@@ -2,11 +2,13 @@
 
 The patient picks a recording; it is analysed here, on the device (their own heart rate
 and the model's score are shown to them: both are theirs), then bound-checked, encrypted
-under the pinned system key, and sent to server A. The page shows the exact request body
-that left the device: ciphertexts only. A "stream" mode cuts a long recording into
-windows, as a wearable would, and sends one reading per usable window with progress.
+under the pinned system key, put in the device's outbox and sent to server A (while A is
+away it stays in the outbox and goes out with the next reading, as with the CLI). The
+page shows the exact request body that left the device: ciphertexts only. A "stream"
+mode cuts a long recording into windows, as a wearable would, and sends one reading per
+usable window with progress.
 
-About 370 lines: the device page's routes, its background stream jobs and its CLI entry
+About 420 lines: the device page's routes, its background stream jobs and its CLI entry
 share one small state object.
 """
 
@@ -26,10 +28,9 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from client import cli_help, device_config
-from client.api import ServerAClient
+from client import device_config
 from client.device_config import DeviceConfig
-from client.encrypt import encode_reading, encrypt_reading
+from client.encrypt import EncodedReading, encode_reading, encrypt_reading
 from client.errors import (
     AuthError,
     HrmonError,
@@ -40,8 +41,11 @@ from client.errors import (
 )
 from client.web.basics import free_port, install_web_basics, make_templates, same_token, serve
 from device import analysis
-from device.cli import connect, own_reading, reading_from
+from device.cli import own_reading, reading_from
 from device.history import DeviceHistory, history_path
+from device.outbox import Outbox, outbox_path
+from device.sending import OutboxSender, deliver
+from ops import cli_help
 
 DEFAULT_PORT = 8766
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -78,10 +82,10 @@ def send_problem(exc: HrmonError) -> str:
     if isinstance(exc, AuthError):
         return (
             "Server A refused this device's credential; ask your physician for a new "
-            "device file. Nothing was stored."
+            "device file. The reading is kept on this device, not sent."
         )
     if isinstance(exc, KeyMismatch):
-        return f"Nothing was sent: {exc}"
+        return f"Nothing was sent (the reading is kept on this device): {exc}"
     return f"Server A refused the reading: {exc}"
 
 
@@ -96,6 +100,7 @@ class WindowRow:
     score: float | None
     sent: bool
     note: str
+    kept: bool = False
     heart_rate_ciphertext: str | None = None
     score_ciphertext: str | None = None
     status: str | None = None
@@ -117,30 +122,41 @@ class StreamJob:
     def sent(self) -> int:
         return sum(row.sent for row in self.rows)
 
+    @property
+    def kept(self) -> int:
+        """Windows encrypted and kept in the outbox because A was away."""
+        return sum(row.kept for row in self.rows)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "total": self.total,
             "done": len(self.rows),
             "sent": self.sent,
+            "kept": self.kept,
             "finished": self.finished,
             "error": self.error,
             "rows": [asdict(row) for row in self.rows],
         }
 
 
-def run_stream(job: StreamJob, path: Path, config: DeviceConfig) -> None:
+def run_stream(
+    job: StreamJob, path: Path, config: DeviceConfig, outbox: Outbox, history: DeviceHistory | None
+) -> None:
     """Analyse ``path`` window by window and send each usable window (then delete the file)."""
     try:
         signal, rate = analysis.load(path)
         parts = analysis.windows(signal, rate, job.window_s, job.window_s)
         job.total = len(parts)
         started = datetime.now(UTC) - timedelta(seconds=len(signal) / rate)  # it ends now
-        with connect(config) as api:
+        with OutboxSender(config, outbox) as sender:
             for index, (offset, window) in enumerate(parts, start=1):
-                job.rows.append(
-                    _stream_window(api, config, job, index, offset, window, rate, started)
-                )
+                row = _stream_window(config, job, index, offset, window, rate, started)
+                if row.body is not None:
+                    _send_window(row, outbox, sender, history)
+                job.rows.append(row.shown)
+        if sender.away is not None:
+            job.error = kept_message(len(outbox))
     except HrmonError as exc:
         job.error = (
             unusable_message(exc, path) if isinstance(exc, InputError) else send_problem(exc)
@@ -150,8 +166,17 @@ def run_stream(job: StreamJob, path: Path, config: DeviceConfig) -> None:
         shutil.rmtree(path.parent, ignore_errors=True)
 
 
+@dataclass
+class _Window:
+    """A window's row for the page and, when it is sendable, its encrypted body."""
+
+    shown: WindowRow
+    body: dict[str, Any] | None = None
+    reading: EncodedReading | None = None
+    result: analysis.Analysis | None = None
+
+
 def _stream_window(
-    api: ServerAClient,
     config: DeviceConfig,
     job: StreamJob,
     index: int,
@@ -159,25 +184,49 @@ def _stream_window(
     window: analysis.Signal,
     rate: int,
     started: datetime,
-) -> WindowRow:
+) -> _Window:
     result = analysis.analyse_signal(window, rate, f"{job.source} window {index}", offset)
     row = WindowRow(index, offset, offset + result.duration_s, result.bpm, result.score, False, "")
     if not result.sendable or result.bpm is None or result.score is None:
         row.note = f"not sent: {result.reason or 'no heart rate found'}"
-        return row
+        return _Window(row)
     try:
         reading = encode_reading(result.bpm, result.score, result.irregularity)
     except InputError as exc:
         row.note = f"not sent: {exc}"
-        return row
+        return _Window(row)
     body = encrypt_reading(config.system_key, reading, taken_at=started + timedelta(seconds=offset))
-    answer = api.submit_reading(body)
-    row.sent = True
-    row.status = answer.status
     row.heart_rate_ciphertext = shorten(body["heart_rate"])
     row.score_ciphertext = shorten(body["score"])
-    row.note = "sent: ciphertexts only"
-    return row
+    return _Window(row, body, reading, result)
+
+
+def _send_window(
+    window: _Window, outbox: Outbox, sender: OutboxSender, history: DeviceHistory | None
+) -> None:
+    """Keep the window's reading, then send the outbox; the row says which happened."""
+    assert window.body is not None and window.reading is not None and window.result is not None
+    outbox.add(window.body)  # kept first: a window made while A is away is not lost
+    if history is not None:
+        history.add(own_reading(window.body, window.reading, window.result))
+    stored, dropped = sender.send()
+    reading_id, row = str(window.body["reading_id"]), window.shown
+    refused = dict(dropped)
+    if reading_id in stored:
+        row.sent, row.note = True, "sent: ciphertexts only"
+    elif reading_id in refused:
+        row.note = f"not sent: server A refused it ({refused[reading_id]})"
+    else:
+        row.kept, row.note = True, "kept on this device: server A cannot be reached"
+
+
+def kept_message(waiting: int) -> str:
+    """What the patient reads when readings wait on the device for server A (in plain
+    words: the technical reason is not theirs to debug)."""
+    return (
+        "Server A cannot be reached right now. Your reading is encrypted and kept on this "
+        f"device ({waiting} waiting); it is sent automatically with your next reading."
+    )
 
 
 def _safe_filename(name: str | None) -> str:
@@ -231,8 +280,11 @@ def parse_window(text: str) -> float:
     return value
 
 
-def create_app(config: DeviceConfig, history: DeviceHistory | None = None) -> FastAPI:
-    """The device page as an ASGI app; ``history`` keeps the patient's own readings."""
+def create_app(
+    config: DeviceConfig, outbox: Outbox, history: DeviceHistory | None = None
+) -> FastAPI:
+    """The device page as an ASGI app: ``outbox`` holds readings until A stores them,
+    ``history`` keeps the patient's own readings."""
     app = FastAPI(title="hrmon device", docs_url=None, redoc_url=None, openapi_url=None)
     templates = make_templates()
     csrf_token = secrets.token_urlsafe(32)
@@ -288,21 +340,26 @@ def create_app(config: DeviceConfig, history: DeviceHistory | None = None) -> Fa
             return refuse(request, f"This device cannot analyse recordings: {exc}", 500)
         finally:
             shutil.rmtree(path.parent, ignore_errors=True)
-        context: dict[str, Any] = {"result": result, "body": None, "answer": None}
+        context: dict[str, Any] = {"result": result, "body": None, "kept": None}
         try:
             reading = reading_from(result, None, None)
         except InputError as exc:
             return page(request, "result.html", 422, error=str(exc), **context)
+        body = encrypt_reading(config.system_key, reading)
+        outbox.add(body)  # kept before it is sent: nothing is lost while A is away
+        if history is not None:
+            history.add(own_reading(body, reading, result))
         try:
-            with connect(config) as api:
-                body = encrypt_reading(config.system_key, reading)
-                context["answer"] = api.submit_reading(body)
-            if history is not None:
-                history.add(own_reading(body, reading, result))
-        except HrmonError as exc:
-            status = 503 if isinstance(exc, ServerUnavailable) else 502
-            return page(request, "result.html", status, error=send_problem(exc), **context)
+            stored, dropped, _ = deliver(config, outbox)
+        except HrmonError as exc:  # token refused, key changed: the reading stays kept
+            return page(request, "result.html", 502, error=send_problem(exc), **context)
+        reading_id = str(body["reading_id"])
+        for refused_id, refusal in dropped:
+            if refused_id == reading_id:
+                return page(request, "result.html", 502, error=send_problem(refusal), **context)
         context["body"] = shown_body(body)
+        if reading_id not in stored:
+            context["kept"] = kept_message(len(outbox))
         return page(request, "result.html", **context)
 
     @app.post("/stream")
@@ -326,7 +383,9 @@ def create_app(config: DeviceConfig, history: DeviceHistory | None = None) -> Fa
             while len(jobs) >= MAX_JOBS:
                 del jobs[next(iter(jobs))]
             jobs[job.job_id] = job
-        threading.Thread(target=run_stream, args=(job, path, config), daemon=True).start()
+        threading.Thread(
+            target=run_stream, args=(job, path, config, outbox, history), daemon=True
+        ).start()
         return RedirectResponse(f"/stream/{job.job_id}", status_code=303)
 
     def find_job(job_id: str) -> StreamJob:
@@ -370,5 +429,6 @@ def main(argv: list[str]) -> int:
     path = args.config or device_config.default_path()
     config = device_config.load(path)
     port = args.port or free_port(args.host)
-    serve(create_app(config, DeviceHistory(history_path(path))), args.host, port, "device page")
+    app = create_app(config, Outbox(outbox_path(path)), DeviceHistory(history_path(path)))
+    serve(app, args.host, port, "device page")
     return 0

@@ -28,7 +28,6 @@ of one evaluation; nothing here is used at run time.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -46,6 +45,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ops import cli_help
 from signals.audio import WORKING_RATE, AudioError, load_audio
 from signals.heart_rate import HeartRateEstimate, estimate_heart_rate, estimate_windows
 
@@ -352,7 +352,7 @@ def main(argv: list[str]) -> int:
     Returns:
         Process exit status: 0 on success, 2 on bad arguments or no ground truth.
     """
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon eval heart-rate",
         description="PCG heart-rate accuracy against ECG R-peaks and/or S1 annotations.",
     )

@@ -23,7 +23,6 @@ literature), never fitted here.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -37,6 +36,7 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 
+from ops import cli_help
 from signals.audio import AudioError, load_audio
 from signals.cardiac_input import (
     SECOND_ECG_DETECTOR,
@@ -379,7 +379,7 @@ def main(argv: list[str]) -> int:
     Returns:
         0 on success, 2 when DIR is none of the known layouts.
     """
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon eval rhythm",
         description="Rhythm irregularity index vs AF labels / beat annotations.",
     )

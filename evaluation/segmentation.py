@@ -13,7 +13,6 @@ inside the annotated, non-noisy span.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ops import cli_help
 from signals.segmentation import (
     FEATURE_RATE,
     STATES,
@@ -162,7 +162,7 @@ def main(argv: list[str]) -> int:
     """
     from model.data import DEFAULT_DATA_DIR, SETS, read_training_audio
 
-    p = argparse.ArgumentParser(prog="hrmon eval segmentation", description=__doc__.splitlines()[0])
+    p = cli_help.parser(prog="hrmon eval segmentation", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--fit", action="store_true", help="refit and write signals/segmenter.json")
     p.add_argument("--sets", default="".join(SETS))

@@ -37,6 +37,7 @@ from model.data import (
     read_training_audio,
 )
 from model.evaluate import best_macro_threshold, binary_metrics, merge_metrics
+from ops import cli_help
 from signals import cycle_features
 from signals.cycle_model import CycleModel, fuse
 
@@ -197,7 +198,7 @@ def export(records: list[Record], features: FloatArray, data_dir: Path) -> dict[
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="hrmon train cycle", description=__doc__.splitlines()[0])
+    p = cli_help.parser(prog="hrmon train cycle", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     p.add_argument("--loso", type=Path, nargs="*", default=[], metavar="RUN_DIR")

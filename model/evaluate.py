@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ops import cli_help
+
 
 def auc_score(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     """Area under the ROC curve.
@@ -312,12 +314,11 @@ def main(argv: list[str]) -> int:
     Returns:
         0 on success, 2 on a usage error or when nothing could be scored.
     """
-    import argparse
 
     from signals.audio import WORKING_RATE, AudioError, load_audio
     from signals.scoring import AbnormalityScorer
 
-    p = argparse.ArgumentParser(prog="hrmon eval model", description="CNN sensitivity/specificity")
+    p = cli_help.parser(prog="hrmon eval model", description="CNN sensitivity/specificity")
     p.add_argument("dir", type=Path, help="PhysioNet-layout folder (or a folder of them)")
     p.add_argument(
         "--model", type=Path, default=None, help="ONNX model (default: the shipped int8 model)"

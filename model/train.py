@@ -38,11 +38,12 @@ from model.data import (
     split_by_subject,
 )
 from model.evaluate import best_macro_threshold, binary_metrics, macro_macc, merge_metrics
+from ops import cli_help
 from signals.features import DEFAULT_PARAMS, FeatureParams, states_at, window_features
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="hrmon train", description=__doc__.splitlines()[0])
+    p = cli_help.parser(prog="hrmon train", description=__doc__.splitlines()[0])
     p.add_argument(
         "--data-dir",
         type=Path,

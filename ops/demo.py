@@ -37,7 +37,9 @@ from client.encrypt import EncodedRange, encode_range, expected_result
 from client.errors import HrmonError
 from client.system_key import SystemPublicKey
 from device import SAMPLES_DIR, analysis
-from device.cli import connect, reading_from, submit
+from device.cli import reading_from, submit
+from device.sending import connect
+from ops import cli_help
 from ops import setup as setup_keys
 from physician import cli as physician_cli
 from protocol.params import DEFAULT_KEY_BITS
@@ -485,7 +487,7 @@ def server_a_storage(database: Path, rows_per_table: int = 2) -> Table:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon demo",
         description="Run the whole private flow on loopback with shipped real recordings.",
     )

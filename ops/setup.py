@@ -11,6 +11,7 @@ from pathlib import Path
 
 from client.errors import ConfigError, InputError, run_command
 from client.system_key import SystemPublicKey
+from ops import cli_help
 from protocol import dgk
 from protocol.keys import generate_system_key
 from protocol.params import DEFAULT_KEY_BITS, MIN_KEY_BITS
@@ -86,7 +87,7 @@ def run_setup(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli_help.parser(
         prog="hrmon setup", description="Make the system key and split it into two shares."
     )
     parser.add_argument("--dir", type=Path, required=True, help="directory for the key files")

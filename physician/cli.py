@@ -19,13 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from client import cli_help, device_config
+from client import device_config
 from client.api import NewPatient, ServerAClient
 from client.device_config import DeviceConfig
 from client.encrypt import EncodedRange, encode_range, encrypt_range
 from client.errors import ConfigError, InputError, ServerUnavailable, run_command
 from client.local_files import read_json, read_secret_text
 from client.system_key import SystemPublicKey, check_pinned
+from ops import cli_help
 from physician import keys as physician_keys
 from physician import profile as physician_profile
 from physician.keys import PhysicianKeyPair

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from ops import cli_help
 from service_common.logging_config import log_config
 from service_common.tls import TlsFiles
 
@@ -26,7 +27,7 @@ def server_parser(
     prog: str, description: str, port: int, env_prefix: str
 ) -> argparse.ArgumentParser:
     """The options every server takes: bind address, port, key directory, log level."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = cli_help.parser(prog=prog, description=description)
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
     parser.add_argument("--port", type=int, default=port)
     parser.add_argument(

@@ -28,7 +28,8 @@ from client.device_config import DeviceConfig
 from client.encrypt import encode_range, encode_reading
 from client.system_key import SystemPublicKey
 from client.web.basics import free_port
-from device.cli import connect, submit
+from device.cli import submit
+from device.sending import connect
 from ops.launcher import write_key_dir
 from physician import cli as physician_cli
 from physician import keys as physician_keys

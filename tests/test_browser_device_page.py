@@ -148,21 +148,28 @@ def test_bad_audio_is_a_clear_message_and_nothing_is_sent(
     assert len(world.results(LABEL)) == before
 
 
-def test_server_a_down_is_a_clear_message(
+def test_a_reading_made_while_a_is_down_is_kept_and_sent_with_the_next(
     page: Page, device_page: str, world: World, sample: tuple[Path, analysis.Analysis]
 ) -> None:
+    before = len(world.results(LABEL))
     world.servers.a.stop()
     try:
         upload(page, device_page, sample[0])
-        expect(page.get_by_role("alert")).to_contain_text(
-            "Server A cannot be reached", timeout=ANALYSIS_TIMEOUT_MS
-        )
-        # Analysis happened on the device all the same.
+        kept = page.locator("#kept-summary")
+        expect(kept).to_contain_text("Server A cannot be reached", timeout=ANALYSIS_TIMEOUT_MS)
+        expect(kept).to_contain_text("kept on this device (1 waiting)")
+        # Analysis happened on the device all the same, and the patient sees what will go.
         expect(page.locator("#heart-rate")).to_contain_text("bpm")
-        expect(page.locator("#sent-body")).to_have_count(0)
+        expect(page.locator("#sent-body")).to_contain_text('"heart_rate"')
         screenshot(page, "device-server-a-down")
     finally:
         world.servers.a.start()
+    upload(page, device_page, sample[0])
+    expect(page.locator("#sent-summary")).to_contain_text(
+        "safely received", timeout=ANALYSIS_TIMEOUT_MS
+    )
+    # Both readings, the kept one first, decided once each.
+    assert len(world.wait_decided(LABEL, before + 2)) == before + 2
 
 
 def test_stream_sends_one_reading_per_usable_window(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.cli import main
+from ops.cli import COMMANDS, main
 
 
 def test_bare_and_help_list_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,6 +38,9 @@ def test_version_and_unknown_commands(capsys: pytest.CaptureFixture[str]) -> Non
         (["device", "stream", "--help"], "(default: 10.0)"),
         (["device", "history", "--help"], "(default 20)"),  # stated by the help itself
         (["physician", "dashboard", "--help"], "(default: 127.0.0.1)"),
+        (["server", "a", "--help"], "--port PORT (default: 8001)"),  # an option without help
+        (["train", "--help"], "(default: 0.0)"),  # a zero default is still shown
+        (["eval", "model", "--help"], "--metrics-file METRICS_FILE (default:"),
     ],
 )
 def test_a_command_s_help_shows_its_defaults(
@@ -49,3 +52,14 @@ def test_a_command_s_help_shows_its_defaults(
     text = " ".join(capsys.readouterr().out.split())
     assert shown in text
     assert "(default: False)" not in text and "(default: None)" not in text
+
+
+@pytest.mark.parametrize("words", [words for words, _, _ in COMMANDS], ids=" ".join)
+def test_every_command_has_help(words: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*words, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith(f"usage: hrmon {' '.join(words)}")
+    assert "(default: False)" not in text and "(default: None)" not in text
+    assert "(default: [])" not in text

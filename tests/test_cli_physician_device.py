@@ -290,7 +290,8 @@ def test_the_event_stream_delivers_a_decided_reading(world):
     from datetime import UTC, datetime
 
     from client.encrypt import encode_reading
-    from device.cli import connect, submit
+    from device.cli import submit
+    from device.sending import connect
     from physician import cli as physician_cli
 
     api, _ = physician_cli.login(Path(world["env"]["HRMON_PHYSICIAN_HOME"]), PASSWORD)

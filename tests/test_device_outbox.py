@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from client.errors import ApiError, ServerUnavailable
-from device.cli import send_waiting
+from device.sending import send_waiting
 from device.outbox import Outbox, outbox_path
 from protocol.messages import ReadingAccepted
 

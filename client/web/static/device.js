@@ -29,13 +29,14 @@
     progress.max = Math.max(s.total, 1);
     progress.value = s.done;
     progress.textContent = s.done + " of " + s.total;
-    summary.textContent = s.finished
+    var kept = s.kept ? ", " + s.kept + " kept on this device" : "";
+    summary.textContent = (s.finished
       ? "Finished: " + s.sent + " of " + s.total + " windows sent"
-      : "Working: " + s.done + " of " + (s.total || "?") + " windows analysed, " + s.sent + " sent";
+      : "Working: " + s.done + " of " + (s.total || "?") + " windows analysed, " + s.sent + " sent") + kept;
     if (s.error) { error.textContent = s.error; error.hidden = false; }
     var rows = s.rows.map(function (r) {
       var tr = document.createElement("tr");
-      var sent = r.note + (r.sent ? ": E(hr) " + r.heart_rate_ciphertext + ", E(score) " + r.score_ciphertext : "");
+      var sent = r.note + (r.sent || r.kept ? ": E(hr) " + r.heart_rate_ciphertext + ", E(score) " + r.score_ciphertext : "");
       tr.append(
         cell("th", "Window", r.index + " (" + Math.round(r.start_s) + "–" + Math.round(r.end_s) + " s)"),
         cell("td", "Heart rate", r.bpm === null ? "-" : r.bpm.toFixed(1) + " bpm"),
