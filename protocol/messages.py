@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StringConstraints,
 )
 
@@ -53,6 +54,20 @@ def _sane_moment(value: datetime) -> datetime:
 
 Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
 """A zoned time, normalised to UTC and bounded; every time a client sends is one."""
+
+
+# Examples for the OpenAPI schema (Swagger's "Try it out"): shapes, not real values. A
+# real ciphertext under a 2048-bit key is 684 base64 characters (protocol.ciphertext).
+_CT = "q83vASNFZ4mrze8BI0VniQ=="
+_KEY_ID = "4bc288a8bd1f4028"
+_PATIENT = "0b6c7f2e-5d1a-4c39-9e6f-2a7d3b8c1e45"
+_READING = "ad4a4d09-e79a-48e1-8c7c-721a3bbcdbe0"
+_AT = "2026-12-02T20:17:28+00:00"
+
+
+def _example(**fields: JsonValue) -> ConfigDict:
+    """A model's config with one example, checked against the model by the tests."""
+    return ConfigDict(json_schema_extra={"examples": [fields]})
 
 
 class Strict(BaseModel):
@@ -120,6 +135,12 @@ ReadingStatus = Literal["pending", "done", "invalid"]
 class SystemKeyOut(Strict):
     """The system public key: clients pin ``key_id`` from setup and check it here."""
 
+    model_config = _example(
+        key_id=_KEY_ID,
+        n="0x" + "c5" * 32,
+        bits=2048,
+    )
+
     key_id: KeyId
     n: Modulus
     bits: int
@@ -127,6 +148,12 @@ class SystemKeyOut(Strict):
 
 class PhysicianEnrol(Strict):
     """Operator-approved enrolment of a physician with their public key pk_D."""
+
+    model_config = _example(
+        username="dr.meyer",
+        password="correct horse battery",  # noqa: S106 (an example)
+        public_key={"key_id": "9d1e0c55aa27b3f0", "n": "0x" + "d3" * 32},
+    )
 
     username: Username
     password: Password
@@ -136,11 +163,21 @@ class PhysicianEnrol(Strict):
 class PhysicianOut(Strict):
     """The new physician's id."""
 
+    model_config = _example(
+        physician_id="7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    )
+
     physician_id: UUID
 
 
 class TokenOut(Strict):
     """OAuth2 bearer token (a JWT) for a physician."""
+
+    model_config = _example(
+        access_token="eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl",  # noqa: S106 (an example)
+        token_type="bearer",  # noqa: S106 (the scheme name)
+        expires_in=3600,
+    )
 
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme name)
@@ -150,11 +187,20 @@ class TokenOut(Strict):
 class PatientCreate(Strict):
     """A new patient; the label is the physician's own note, not an identity document."""
 
+    model_config = _example(
+        label="Bed 4, Mrs K.",
+    )
+
     label: PatientLabel
 
 
 class PatientCreated(Strict):
     """The patient's id and device token; the token is shown once, A keeps only its hash."""
+
+    model_config = _example(
+        patient_id=_PATIENT,
+        device_token="Xq3vASNFZ4mrze8BI0VniQ-7wEjRWeJq83vASNFZ4mr",  # noqa: S106 (an example)
+    )
 
     patient_id: UUID
     device_token: str
@@ -169,6 +215,12 @@ class EnrolmentCodeOut(Strict):
     """A one-time code that gives a new device the patient's device token (A keeps its
     SHA-256 only); it works once, until ``expires_at``."""
 
+    model_config = _example(
+        patient_id=_PATIENT,
+        code="K7QF-2M9D-XR4T-8WZC",
+        expires_at="2026-12-03T20:17:28+00:00",
+    )
+
     patient_id: UUID
     code: str
     expires_at: AwareDatetime
@@ -177,11 +229,24 @@ class EnrolmentCodeOut(Strict):
 class DeviceEnrolIn(Strict):
     """A device redeeming its enrolment code."""
 
+    model_config = _example(
+        code="K7QF-2M9D-XR4T-8WZC",
+    )
+
     code: EnrolmentCode
 
 
 class ResultOut(Strict):
     """One reading's state; ``result`` is Enc_pkD(bit) once ``status`` is ``done``."""
+
+    model_config = _example(
+        reading_id=_READING,
+        patient_id=_PATIENT,
+        taken_at=_AT,
+        received_at="2026-12-02T20:17:29+00:00",
+        status="done",
+        result=_CT,
+    )
 
     reading_id: UUID
     patient_id: UUID
@@ -195,6 +260,13 @@ class PatientOut(Strict):
     """A patient as listed to their physician; ``invalid_readings`` counts readings the
     guard bits refused: a faulty or tampered device (the device itself is never told)."""
 
+    model_config = _example(
+        patient_id=_PATIENT,
+        label="Bed 4, Mrs K.",
+        has_range=True,
+        invalid_readings=0,
+    )
+
     patient_id: UUID
     label: str
     has_range: bool
@@ -206,6 +278,14 @@ class RangeIn(Strict):
     """E(lo), E(hi), E(tau), E(rho) under the system key (heart rate in tenths of a bpm,
     thresholds in 10^-4)."""
 
+    model_config = _example(
+        key_id=_KEY_ID,
+        low=_CT,
+        high=_CT,
+        threshold=_CT,
+        irregularity_threshold=_CT,
+    )
+
     key_id: KeyId
     low: Ciphertext
     high: Ciphertext
@@ -216,12 +296,26 @@ class RangeIn(Strict):
 class RangeOut(Strict):
     """Acknowledgement of a stored range."""
 
+    model_config = _example(
+        patient_id=_PATIENT,
+        updated_at=_AT,
+    )
+
     patient_id: UUID
     updated_at: AwareDatetime
 
 
 class ReadingIn(Strict):
     """A device's reading: E(hr), E(score), E(irregularity) under the system key."""
+
+    model_config = _example(
+        reading_id=_READING,
+        key_id=_KEY_ID,
+        taken_at=_AT,
+        heart_rate=_CT,
+        score=_CT,
+        irregularity=_CT,
+    )
 
     reading_id: UUID
     key_id: KeyId
@@ -236,12 +330,25 @@ class ReadingAccepted(Strict):
     reading ended ``done`` or ``invalid`` could probe its own healthy range and threshold
     with crafted values (docs/security.md); only the physician sees the state."""
 
+    model_config = _example(
+        reading_id=_READING,
+        status="stored",
+    )
+
     reading_id: UUID
     status: Literal["stored"] = "stored"
 
 
 class TallyOut(Strict):
     """Enc_pkD(number of abnormal readings) over done readings in the window."""
+
+    model_config = _example(
+        patient_id=_PATIENT,
+        since="2026-12-01T00:00:00+00:00",
+        until=_AT,
+        count=12,
+        tally=_CT,
+    )
 
     patient_id: UUID
     since: AwareDatetime | None = None

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from client.errors import ApiError, ServerUnavailable
-from device.sending import send_waiting
 from device.outbox import Outbox, outbox_path
+from device.sending import send_waiting
 from protocol.messages import ReadingAccepted
 
 
