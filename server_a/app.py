@@ -21,7 +21,7 @@ from server_a.decision_feed import DecisionListener
 from server_a.events import Broadcaster
 from server_a.login_throttle import LoginThrottle
 from server_a.metrics import a_metrics
-from server_a.ratelimit import TokenBuckets
+from server_a.ratelimit import buckets_for
 from server_a.results import result_out
 from server_a.services import Services
 from server_a.storage import Storage
@@ -77,10 +77,15 @@ def create_app(
         NoisePoolCache(settings.noise_pool_size, scheme=settings.noise_scheme),
         b_transport,
     )
-    buckets = TokenBuckets(
-        settings.device_rate_per_s, settings.device_burst, settings.max_tracked_devices
+    buckets = buckets_for(
+        storage.engine,
+        "device",
+        settings.device_rate_per_s,
+        settings.device_burst,
+        settings.max_tracked_devices,
     )
-    services = Services(settings, storage, broadcaster, worker, buckets, LoginThrottle(settings))
+    throttle = LoginThrottle(settings, storage.engine)
+    services = Services(settings, storage, broadcaster, worker, buckets, throttle)
     pending_tasks: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager

@@ -17,8 +17,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import sqlalchemy as sa
+
 from server_a.core.config import Settings
-from server_a.ratelimit import TokenBuckets
+from server_a.ratelimit import buckets_for
 
 HASH_WAIT_S = 2.0
 """How long a sign-in waits for a hashing slot before it is told to retry."""
@@ -29,13 +31,20 @@ class HashesBusy(Exception):
 
 
 class LoginThrottle:
-    """The buckets and the hashing slots of one server A process."""
+    """The buckets (shared by the replicas on PostgreSQL) and the hashing slots (this
+    process's: they bound its own memory)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine: sa.Engine) -> None:
         keys = settings.max_tracked_devices
-        self.by_username = TokenBuckets(settings.login_rate_per_s, settings.login_burst, keys)
-        self.by_client = TokenBuckets(
-            settings.client_login_rate_per_s, settings.client_login_burst, keys
+        self.by_username = buckets_for(
+            engine, "login-user", settings.login_rate_per_s, settings.login_burst, keys
+        )
+        self.by_client = buckets_for(
+            engine,
+            "login-client",
+            settings.client_login_rate_per_s,
+            settings.client_login_burst,
+            keys,
         )
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_hashes)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -94,3 +94,16 @@ class Reading(Base):
     # a comparison worker's lease on a pending reading (migration 0003; Storage.claim_work)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RateBucket(Base):
+    """A token bucket shared by the replicas (migration 0005; server_a.shared_ratelimit)."""
+
+    __tablename__ = "rate_buckets"
+    __table_args__ = (Index("ix_rate_buckets_scope_updated", "scope", "updated_s"),)
+
+    bucket: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of scope:key
+    scope: Mapped[str] = mapped_column(String(16))  # "device", "login-user", ...
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_s: Mapped[float] = mapped_column(Float)  # unix seconds
+    allowed: Mapped[bool] = mapped_column(Boolean)  # whether the last take got a token

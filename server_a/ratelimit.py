@@ -6,6 +6,9 @@ and a token that fails authentication allocates nothing: junk tokens can neither
 fresh buckets nor evict a drained device's. Over the limit: 429 with ``Retry-After``
 (seconds). Rates come from ``Settings`` (``HRMON_A_DEVICE_RATE_PER_S``,
 ``HRMON_A_DEVICE_BURST``, ``HRMON_A_MAX_TRACKED_DEVICES``).
+
+On PostgreSQL, where several replicas may serve one clinic, :func:`buckets_for` returns
+the same buckets kept in the database instead (:mod:`server_a.shared_ratelimit`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,17 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
+
+import sqlalchemy as sa
+
+
+class Buckets(Protocol):
+    """Token buckets by key: in this process or shared by every replica."""
+
+    def wait(self, key: str, now: float | None = None) -> float: ...
+
+    def take(self, key: str, now: float | None = None) -> float: ...
 
 
 @dataclass
@@ -57,6 +71,17 @@ class TokenBuckets:
             bucket.tokens -= 1
             return 0.0
         return (1 - bucket.tokens) / self.rate
+
+
+def buckets_for(
+    engine: sa.Engine, scope: str, rate_per_s: float, burst: int, max_keys: int
+) -> Buckets:
+    """Shared buckets on PostgreSQL (replicas), this process's own on SQLite (one process)."""
+    if engine.dialect.name == "postgresql":
+        from server_a.shared_ratelimit import SharedTokenBuckets
+
+        return SharedTokenBuckets(engine, scope, rate_per_s, burst)
+    return TokenBuckets(rate_per_s, burst, max_keys)
 
 
 def retry_after(wait_s: float) -> str:

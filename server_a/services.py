@@ -9,7 +9,7 @@ from server_a.comparison_worker import ComparisonWorker
 from server_a.core.config import Settings
 from server_a.events import Broadcaster
 from server_a.login_throttle import LoginThrottle
-from server_a.ratelimit import TokenBuckets
+from server_a.ratelimit import Buckets
 from server_a.storage import Storage
 
 
@@ -21,7 +21,7 @@ class Services:
     storage: Storage
     broadcaster: Broadcaster
     worker: ComparisonWorker
-    device_buckets: TokenBuckets
+    device_buckets: Buckets
     login_throttle: LoginThrottle
     ready: bool = False
 

@@ -60,11 +60,20 @@ def test_the_validator_refuses_a_misspelt_field() -> None:
         kubernetes_validate.validate(broken, VERSION, strict=True)
 
 
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in container["env"]}
+
+
 def test_every_container_is_ready_on_readyz_and_every_service_finds_pods() -> None:
+    """A's pods on /readyz; B's, which answer only A's client certificate, on their port."""
     labels = [d["spec"]["template"]["metadata"]["labels"] for d in _deployments()]
     for deployment in _deployments():
         for container in deployment["spec"]["template"]["spec"]["containers"]:
-            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            probe = container["readinessProbe"]
+            if _env(container).get("HRMON_B_TLS") == "1":
+                assert probe["tcpSocket"]["port"] == container["ports"][0]["name"]
+            else:
+                assert probe["httpGet"]["path"] == "/readyz"
     for service in (d for d in _documents() if d["kind"] == "Service"):
         selector = service["spec"]["selector"].items()
         assert any(selector <= pod.items() for pod in labels), service["metadata"]["name"]
@@ -90,3 +99,24 @@ def test_every_setting_is_read_by_its_server_and_every_secret_key_exists() -> No
                     assert any(key in secrets[name] for name in mounted), (env["name"], key)
     # B's Secret holds no piece of A's key, and A's none of B's
     assert "share_a" not in secrets["hrmon-b"] and "share_b" not in secrets["hrmon-a"]
+
+
+def test_a_and_b_speak_mutual_tls_with_their_own_keys_only() -> None:
+    from service_common.tls import B_NAMES
+
+    containers = {
+        d["metadata"]["name"]: c
+        for d in _deployments()
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert _env(containers["server-b"])["HRMON_B_TLS"] == "1"
+    for name in ("server-a", "server-a-worker"):
+        env = _env(containers[name])
+        assert env["HRMON_A_TLS"] == "1"
+        url = env["HRMON_A_SERVER_B_URL"]
+        assert url.startswith("https://") and url.split("//")[1].split(":")[0] in B_NAMES
+    secrets = {d["metadata"]["name"]: set(d["stringData"]) for d in _documents()
+               if d["kind"] == "Secret"}  # fmt: skip
+    assert {"tls_ca", "tls_a_cert", "tls_a_key"} <= secrets["hrmon-a"]
+    assert {"tls_ca", "tls_b_cert", "tls_b_key"} <= secrets["hrmon-b"]
+    assert "tls_b_key" not in secrets["hrmon-a"] and "tls_a_key" not in secrets["hrmon-b"]

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from server_a.core.config import Settings
 from server_a.login_throttle import HashesBusy, LoginThrottle
@@ -47,7 +48,7 @@ def test_at_most_the_configured_hashes_run_at_once(key_dir: Path, tmp_path: Path
     settings: Settings = a_settings(
         key_dir, f"sqlite:///{tmp_path / 'a.db'}", max_concurrent_hashes=1
     )
-    throttle = LoginThrottle(settings)
+    throttle = LoginThrottle(settings, sa.create_engine("sqlite://"))
     inside, release = threading.Event(), threading.Event()
 
     def hold() -> None:
