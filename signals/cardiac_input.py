@@ -28,7 +28,14 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from signals.rhythm import RhythmEstimate, gated_rhythm, rhythm_from_beats
+from signals.atrial import p_wave_consistency
+from signals.rhythm import (
+    RhythmEstimate,
+    confirmed_beats,
+    gated_rhythm,
+    rhythm_from_beats,
+    with_atrial_activity,
+)
 
 FloatArray = npt.NDArray[np.float64]
 SignalKind = Literal["heart_sound", "ecg", "ppg"]
@@ -326,8 +333,9 @@ def beat_times(recording: CardiacRecording, method: str | None = None) -> FloatA
 def analyse_rhythm(recording: CardiacRecording) -> RhythmEstimate:
     """Irregularity index of a recording: its beats, then :mod:`signals.rhythm`.
 
-    ECG passes the two-detector agreement gate (:func:`signals.rhythm.gated_rhythm`);
-    PPG has no second detector here and gets the interval gate only.
+    ECG passes the two-detector agreement gate (:func:`signals.rhythm.gated_rhythm`) and
+    has its P waves read (:func:`signals.rhythm.with_atrial_activity`); PPG has no second
+    detector here and gets the interval gate only.
     """
     if recording.kind == "heart_sound":
         from signals.heart_sound_rhythm import rhythm_of_heart_sounds
@@ -337,5 +345,10 @@ def analyse_rhythm(recording: CardiacRecording) -> RhythmEstimate:
     if recording.kind == "ecg":
         second = beat_times(recording, SECOND_ECG_DETECTOR)
         third = beat_times(recording, THIRD_ECG_DETECTOR)
-        return gated_rhythm(beats, second, second, third)
+        estimate = gated_rhythm(beats, second, second, third)
+        if estimate.index is None:
+            return estimate
+        counted = confirmed_beats(beats, second, third)  # the beats the index counted
+        p_wave = p_wave_consistency(recording.signal, recording.rate, counted)
+        return with_atrial_activity(estimate, p_wave)
     return rhythm_from_beats(beats)

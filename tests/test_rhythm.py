@@ -8,17 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from signals.atrial import p_wave_consistency
 from signals.audio import load_audio
 from signals.cardiac_input import analyse_rhythm, beat_times, load_cardiac
 from signals.heart_sound_rhythm import rhythm_of_heart_sounds
 from signals.rhythm import (
+    AF_NRMSSD_WITH_P_WAVES,
+    AF_NRMSSD_WITHOUT_P_WAVES,
     DEFAULT_IRREGULARITY_THRESHOLD,
     MIN_INTERVALS,
+    P_WAVES_FROM,
     RhythmEstimate,
     confirmed_beats,
     gated_rhythm,
     rhythm_from_beats,
     rhythm_from_intervals,
+    with_atrial_activity,
 )
 
 ECG_DIR = Path(__file__).resolve().parent.parent / "device" / "samples" / "ecg"
@@ -101,3 +106,41 @@ def test_a_beat_only_one_detector_sees_is_not_counted() -> None:
     kept = gated_rhythm(primary, late, late)
     assert raw.index is not None and raw.index >= DEFAULT_IRREGULARITY_THRESHOLD
     assert kept.index is not None and kept.index < 0.01
+
+
+def test_irregular_beats_with_p_waves_are_not_called_af() -> None:
+    """A00002 (CinC 2017, normal rhythm; README beside it): its intervals are as irregular
+    as AF (nRMSSD above 0.1, the former false alarm), but every beat has its P wave."""
+    est = analyse_rhythm(load_cardiac(ECG_DIR / "A00002.hea"))
+    assert est.nrmssd is not None and est.nrmssd >= DEFAULT_IRREGULARITY_THRESHOLD
+    assert est.p_wave is not None and est.p_wave >= P_WAVES_FROM
+    assert est.irregular is False
+
+
+def test_af_has_no_consistent_p_waves_and_sinus_rhythm_has() -> None:
+    for name, label in _labels().items():
+        recording = load_cardiac(ECG_DIR / f"{name}.hea")
+        est = analyse_rhythm(recording)
+        assert est.p_wave is not None
+        assert (est.p_wave < P_WAVES_FROM) is (label == "A"), (name, est.p_wave)
+    # too few beats for a P-wave template: no value, and the index stays as it was
+    assert p_wave_consistency(recording.signal, recording.rate, [1.0, 2.0, 3.0]) is None
+    plain = RhythmEstimate(0.2, 10, 70.0, "")
+    assert with_atrial_activity(plain, None) == plain
+
+
+@pytest.mark.parametrize(
+    ("nrmssd", "p_wave", "irregular"),
+    [
+        (AF_NRMSSD_WITHOUT_P_WAVES, 0.2, True),
+        (AF_NRMSSD_WITHOUT_P_WAVES * 0.99, 0.2, False),
+        (AF_NRMSSD_WITH_P_WAVES * 0.99, P_WAVES_FROM, False),
+        (AF_NRMSSD_WITH_P_WAVES, 0.95, True),
+    ],
+)
+def test_the_index_sent_says_the_rule_at_the_default_threshold(
+    nrmssd: float, p_wave: float, irregular: bool
+) -> None:
+    est = with_atrial_activity(RhythmEstimate(nrmssd, 20, 70.0, ""), p_wave)
+    assert est.irregular is irregular and est.nrmssd == nrmssd
+    assert est.index is not None and 0.0 <= est.index <= 1.0
