@@ -18,6 +18,7 @@ COPY client/ client/
 COPY device/ device/
 COPY physician/ physician/
 COPY ops/ ops/
+COPY cli_help/ cli_help/
 COPY evaluation/ evaluation/
 COPY model/ model/
 COPY bench/ bench/

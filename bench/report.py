@@ -40,7 +40,8 @@ HEADLINE = {
     "zero_leakage_throughput_sustained_checks_per_s": "zero-leakage, sustained, 1 process",
     "zero_leakage_throughput_sustained_djn_checks_per_s": "the same with DJN noise",
     "zero_leakage_e2e_p50_ms": "zero-leakage, device to physician-readable, median (ms)",
-    "scale_out_speedup": "sustained checks/s, 2 worker processes over 1",
+    "scale_out_speedup": "sustained checks/s, 2 server A workers (real processes) over 1",
+    "pool_speedup": "sustained checks/s, in-process pool of 2 over 1 process",
     "ingest_ack_p95_ms": "devices at once: acknowledgement p95 (ms)",
     "ingest_acks_per_s": "devices at once: acknowledgements per second",
     "zero_leakage_per_check_cold_ms": "zero-leakage mode, noise inline (ms)",
@@ -190,6 +191,18 @@ def markdown(results: Sequence[KeySizeResults], command: str) -> str:
                 ]
             else:
                 lines.append(f"Not measured: {g.reason}")
+        if r.scale is not None:
+            lines += ["", "### Scale out: server A workers and B replicas as processes", ""]
+            if r.scale.rows:
+                lines += ["| A workers (= B replicas) | readings | seconds | checks/s |",
+                          "|---|---|---|---|"]  # fmt: skip
+                lines += [
+                    f"| {row.workers} | {row.readings} | {row.seconds:.1f} "
+                    f"| {row.checks_per_s:.2f} |"
+                    for row in r.scale.rows
+                ]
+            else:
+                lines.append(f"Not measured: {r.scale.reason}")
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,7 @@ from bench.throughput import ThroughputResult
 
 if TYPE_CHECKING:  # bench.ingest imports bench.e2e, which imports this module
     from bench.ingest import IngestResult
+    from bench.scale import ScaleResult
 from bench.wire import WireRow
 
 
@@ -53,6 +54,7 @@ class KeySizeResults:
     e2e: EndToEnd | None = None
     e2e_zero_leakage: EndToEnd | None = None
     ingest: IngestResult | None = None
+    scale: ScaleResult | None = None
     zero_leakage: dict[str, Summary] = field(default_factory=dict)
     bit_guess_accuracy: float | None = None
 
@@ -147,7 +149,19 @@ class KeySizeResults:
         summary["zero_leakage_e2e_p50_ms"] = None
         if self.e2e_zero_leakage is not None and self.e2e_zero_leakage.latency is not None:
             summary["zero_leakage_e2e_p50_ms"] = round(self.e2e_zero_leakage.latency.median_ms, 2)
-        summary["scale_out_speedup"] = _scale_out_speedup(self.throughput)
+        # a second worker process: the in-process pool (one process per core doing A's
+        # and B's work) and, from real servers, 1 and 2 A workers with as many B replicas
+        summary["pool_speedup"] = _pool_speedup(self.throughput)
+        summary["scale_out_speedup"] = None
+        if self.scale is not None:
+            scale = self.scale
+            summary["scale_out_missing_reason"] = None if scale.available else scale.reason
+            for run in scale.rows:
+                summary[f"scale_out_{run.workers}_workers_checks_per_s"] = round(
+                    run.checks_per_s, 2
+                )
+            gain = scale.speedup
+            summary["scale_out_speedup"] = None if gain is None else round(gain, 2)
         if self.ingest is not None:
             ingest = self.ingest
             summary["ingest_missing_reason"] = None if ingest.available else ingest.reason
@@ -164,7 +178,7 @@ class KeySizeResults:
         return summary
 
 
-def _scale_out_speedup(rows: list[ThroughputResult]) -> float | None:
+def _pool_speedup(rows: list[ThroughputResult]) -> float | None:
     """Sustained checks/s of the worker-process pool over one process, at the largest
     batch both ran (noise refill counted, full-size noise): what a second comparison
     worker on the same machine adds (issue #15)."""

@@ -20,11 +20,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+import cli_help
 from bench import modes
 from bench.keys import INSECURE_KEYS_ENV, BenchKeys, InsecureKeySize, check_key_bits, make_keys
 from bench.leakage import estimate_leakage, independent_view
 from bench.results import EndToEnd, KeySizeResults
-from ops import cli_help
 from protocol.comparison import readings_per_pack
 
 DEFAULT_OUT = Path("bench-out")
@@ -46,6 +46,7 @@ class BenchConfig:
     peer_repeats: int
     e2e_readings: int
     ingest_devices: int
+    scale_readings: int
     peer: bool
     e2e: bool
 
@@ -53,8 +54,8 @@ class BenchConfig:
     def make(cls, quick: bool, peer: bool = True, e2e: bool = True) -> BenchConfig:
         """The quick (< 1 minute with small keys) or the full configuration."""
         if quick:
-            return cls(True, 5, 5, 5, (1, 2), 1, 600, 400, 2, 1, 5, 20, peer, e2e)
-        return cls(False, 30, 20, 15, (1, 4, 16), 3, 6000, 4000, 14, 10, 40, 200, peer, e2e)
+            return cls(True, 5, 5, 5, (1, 2), 1, 600, 400, 2, 1, 5, 20, 24, peer, e2e)
+        return cls(False, 30, 20, 15, (1, 4, 16), 3, 6000, 4000, 14, 10, 40, 200, 96, peer, e2e)
 
 
 @dataclass
@@ -165,6 +166,17 @@ def ingest_section(ctx: Context) -> None:
     ctx.results.ingest = measure_ingest(ctx.keys, ctx.config.ingest_devices, INGEST_PER_DEVICE)
 
 
+def scale_section(ctx: Context) -> None:
+    """1 and 2 comparison workers (and B replicas) as real processes: sustained checks/s."""
+    if not ctx.config.e2e:
+        return
+    from bench.scale import READINGS_PER_PATIENT, measure_scale
+
+    readings = ctx.config.scale_readings
+    patients = max(1, readings // READINGS_PER_PATIENT)
+    ctx.results.scale = measure_scale(ctx.keys, patients, readings)
+
+
 Section = tuple[str, Callable[[Context], None]]
 SECTIONS: list[Section] = [
     ("primitives", primitives_section),
@@ -176,6 +188,7 @@ SECTIONS: list[Section] = [
     ("TNO peer", peer_section),
     ("end to end (HTTP)", e2e_section),
     ("ingestion under load (HTTP)", ingest_section),
+    ("scale out (processes)", scale_section),
 ]
 INGEST_PER_DEVICE = 5
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cli_help
 from client import device_config
 from client.api import ServerAClient
 from client.device_config import DeviceConfig
@@ -36,7 +37,6 @@ from device.sending import (
     queued_note,
     send_body,
 )
-from ops import cli_help
 
 
 @dataclass(frozen=True)

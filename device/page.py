@@ -28,6 +28,7 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+import cli_help
 from client import device_config
 from client.device_config import DeviceConfig
 from client.encrypt import EncodedReading, encode_reading, encrypt_reading
@@ -45,7 +46,6 @@ from device.cli import own_reading, reading_from
 from device.history import DeviceHistory, history_path
 from device.outbox import Outbox, outbox_path
 from device.sending import OutboxSender, deliver
-from ops import cli_help
 
 DEFAULT_PORT = 8766
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024

@@ -45,7 +45,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ops import cli_help
+import cli_help
 from signals.audio import WORKING_RATE, AudioError, load_audio
 from signals.heart_rate import HeartRateEstimate, estimate_heart_rate, estimate_windows
 

@@ -36,7 +36,7 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 
-from ops import cli_help
+import cli_help
 from signals.audio import AudioError, load_audio
 from signals.cardiac_input import (
     SECOND_ECG_DETECTOR,

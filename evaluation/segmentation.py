@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ops import cli_help
+import cli_help
 from signals.segmentation import (
     FEATURE_RATE,
     STATES,

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+import cli_help
 from model.data import (
     DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
@@ -37,7 +38,6 @@ from model.data import (
     read_training_audio,
 )
 from model.evaluate import best_macro_threshold, binary_metrics, merge_metrics
-from ops import cli_help
 from signals import cycle_features
 from signals.cycle_model import CycleModel, fuse
 

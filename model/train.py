@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+import cli_help
 from model.data import (
     DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
@@ -38,7 +39,6 @@ from model.data import (
     split_by_subject,
 )
 from model.evaluate import best_macro_threshold, binary_metrics, macro_macc, merge_metrics
-from ops import cli_help
 from signals.features import DEFAULT_PARAMS, FeatureParams, states_at, window_features
 
 

@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+import cli_help
 from client.device_config import DeviceConfig
 from client.encrypt import EncodedRange, encode_range, expected_result
 from client.errors import HrmonError
@@ -39,7 +40,6 @@ from client.system_key import SystemPublicKey
 from device import SAMPLES_DIR, analysis
 from device.cli import reading_from, submit
 from device.sending import connect
-from ops import cli_help
 from ops import setup as setup_keys
 from physician import cli as physician_cli
 from protocol.params import DEFAULT_KEY_BITS

@@ -9,9 +9,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+import cli_help
 from client.errors import ConfigError, InputError, run_command
 from client.system_key import SystemPublicKey
-from ops import cli_help
 from protocol import dgk
 from protocol.keys import generate_system_key
 from protocol.params import DEFAULT_KEY_BITS, MIN_KEY_BITS

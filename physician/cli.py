@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import cli_help
 from client import device_config
 from client.api import NewPatient, ServerAClient
 from client.device_config import DeviceConfig
@@ -26,7 +27,6 @@ from client.encrypt import EncodedRange, encode_range, encrypt_range
 from client.errors import ConfigError, InputError, ServerUnavailable, run_command
 from client.local_files import read_json, read_secret_text
 from client.system_key import SystemPublicKey, check_pinned
-from ops import cli_help
 from physician import keys as physician_keys
 from physician import profile as physician_profile
 from physician.keys import PhysicianKeyPair

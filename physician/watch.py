@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+import cli_help
 from client.api import ServerAClient
 from client.errors import AuthError, InputError, ServerUnavailable, run_command
-from ops import cli_help
 from physician import cli as physician_cli
 from physician import keys as physician_keys
 from physician import profile as physician_profile

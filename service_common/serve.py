@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from ops import cli_help
+import cli_help
 from service_common.logging_config import log_config
 from service_common.tls import TlsFiles
 

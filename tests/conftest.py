@@ -27,6 +27,7 @@ PACKAGES = (
     "evaluation",
     "model",
     "bench",
+    "cli_help",
 )
 """The project's top-level packages (lint, types and the import graph cover these)."""
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -32,6 +32,8 @@ REQUIRED = (
     "zero_leakage_e2e_p50_ms",
     "ingest_ack_p95_ms",
     "ingest_acks_per_s",
+    "scale_out_speedup",
+    "pool_speedup",
 )
 
 
@@ -65,6 +67,13 @@ def test_quick_bench_writes_report_and_prints_json_last(tmp_path: Path):
     assert summary["ingest_readings"] == 100 and summary["ingest_connection_errors"] == 0
     assert summary["ingest_ack_p95_ms"] > 0 and summary["ingest_acks_per_s"] > 0
     assert summary["zero_leakage_e2e_p50_ms"] > 0
+    # real worker processes: both counts decided every reading
+    assert summary["scale_out_missing_reason"] is None, summary["scale_out_missing_reason"]
+    assert summary["scale_out_1_workers_checks_per_s"] > 0
+    assert summary["scale_out_speedup"] == pytest.approx(
+        summary["scale_out_2_workers_checks_per_s"] / summary["scale_out_1_workers_checks_per_s"],
+        rel=0.02,
+    )
     # short-exponent noise is cheaper than full-size noise, in the same run
     assert summary["per_check_cold_djn_ms"] < summary["per_check_cold_ms"]
     # B's view in the zero-leakage mode tells no more than the independent view

@@ -2,9 +2,10 @@
 
 Server A and server B are peers: neither imports the other; what both need lives in
 ``service_common``. ``protocol`` is pure: it imports nothing else of the project, and
-``signals`` (audio, heart rate, features, segmentation, scoring) nothing at all. The
-parties' packages sit on top, and no two top-level packages import each other, even
-through others.
+``signals`` (audio, heart rate, features, segmentation, scoring) nothing at all, and
+neither does ``cli_help`` (the commands' ``--help`` convention, which every command may
+use). The parties' packages sit on top, and no two top-level packages import each other,
+even through others.
 """
 
 from __future__ import annotations
@@ -42,14 +43,15 @@ def imports_of(package: str) -> set[tuple[str, str]]:
     [
         ("protocol", {"protocol"}),
         ("signals", {"signals"}),
-        ("service_common", {"service_common", "protocol"}),
-        ("server_a", {"server_a", "service_common", "protocol"}),
-        ("server_b", {"server_b", "service_common", "protocol"}),
-        ("client", {"client", "service_common", "protocol"}),
-        ("device", {"device", "client", "signals", "protocol"}),
-        ("physician", {"physician", "client", "signals", "protocol"}),
-        ("model", {"model", "signals"}),
-        ("evaluation", {"evaluation", "model", "signals"}),
+        ("cli_help", {"cli_help"}),
+        ("service_common", {"service_common", "protocol", "cli_help"}),
+        ("server_a", {"server_a", "service_common", "protocol", "cli_help"}),
+        ("server_b", {"server_b", "service_common", "protocol", "cli_help"}),
+        ("client", {"client", "service_common", "protocol", "cli_help"}),
+        ("device", {"device", "client", "signals", "protocol", "cli_help"}),
+        ("physician", {"physician", "client", "signals", "protocol", "cli_help"}),
+        ("model", {"model", "signals", "cli_help"}),
+        ("evaluation", {"evaluation", "model", "signals", "cli_help"}),
     ],
 )
 def test_package_imports_only_what_it_may(package: str, allowed: set[str]) -> None:

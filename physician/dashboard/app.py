@@ -12,9 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+import cli_help
 from client.errors import ApiError, AuthError, HrmonError, ServerUnavailable, run_command
 from client.web.basics import free_port, install_web_basics, make_templates, serve
-from ops import cli_help
 from physician import profile as physician_profile
 from physician.alerts import AlertBook
 from physician.dashboard import alert_pages, export_pages, onboarding, routes
