@@ -194,11 +194,13 @@ def markdown(results: Sequence[KeySizeResults], command: str) -> str:
         if r.scale is not None:
             lines += ["", "### Scale out: server A workers and B replicas as processes", ""]
             if r.scale.rows:
-                lines += ["| A workers (= B replicas) | readings | seconds | checks/s |",
-                          "|---|---|---|---|"]  # fmt: skip
+                lines += ["| A workers (= B replicas) | readings | seconds | checks/s "
+                          "| CPU busy (share of all cores) |",
+                          "|---|---|---|---|---|"]  # fmt: skip
                 lines += [
                     f"| {row.workers} | {row.readings} | {row.seconds:.1f} "
-                    f"| {row.checks_per_s:.2f} |"
+                    f"| {row.checks_per_s:.2f} "
+                    f"| {'-' if row.cpu_busy is None else f'{row.cpu_busy:.0%}'} |"
                     for row in r.scale.rows
                 ]
             else:

@@ -160,6 +160,9 @@ class KeySizeResults:
                 summary[f"scale_out_{run.workers}_workers_checks_per_s"] = round(
                     run.checks_per_s, 2
                 )
+                summary[f"scale_out_{run.workers}_workers_cpu_busy"] = (
+                    None if run.cpu_busy is None else round(run.cpu_busy, 2)
+                )
             gain = scale.speedup
             summary["scale_out_speedup"] = None if gain is None else round(gain, 2)
         if self.ingest is not None:

@@ -8,6 +8,11 @@ from it as they would from PostgreSQL). Every worker uses every B in turn. Noise
 off in A and B (``NOISE_POOL_SIZE=0``): every r^N is computed when needed, so the rate is
 the sustained one, refill counted. Once every process is ready, ``readings`` readings of
 ``patients`` patients are written at once and the clock runs until none is pending.
+
+Beside the rate, the CPU seconds all those processes (and their children, such as A's
+crypto process) spent in that window, over wall time x cores: how busy the machine was.
+One worker already keeps more than one core busy, because A's and B's halves of the work
+overlap; a second worker can only add what is left.
 """
 
 from __future__ import annotations
@@ -33,11 +38,13 @@ READINGS_PER_PATIENT = 12
 
 @dataclass(frozen=True)
 class ScaleRow:
-    """One worker count's run: readings decided per second of wall time."""
+    """One worker count's run: readings decided per second of wall time, and the share
+    of the machine's CPU its server processes used meanwhile (None off Linux)."""
 
     workers: int
     readings: int
     seconds: float
+    cpu_busy: float | None = None
 
     @property
     def checks_per_s(self) -> float:
@@ -59,6 +66,26 @@ class ScaleResult:
         if 1 not in rates or len(rates) < 2:
             return None
         return rates[max(rates)] / rates[1]
+
+
+def _cpu_seconds(sessions: set[int]) -> float | None:
+    """User + system CPU seconds of every live process in ``sessions`` (Linux /proc; each
+    server runs in a session of its own, its children in the same one)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[3]) in sessions:  # field 6 of stat: the session id
+            total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+    return total / ticks
 
 
 def _env(keys: BenchKeys) -> dict[str, str]:
@@ -133,6 +160,8 @@ def _run(keys: BenchKeys, workers: int, patients: int, readings: int, tmp: Path)
                     irregularity=body["irregularity"],
                 )
             )
+        sessions = {s.process.pid for s in (*bs, api, *comparing) if s.process is not None}
+        cpu_before = _cpu_seconds(sessions)
         started = time.perf_counter()
         for new in news:
             storage.add_reading(new)
@@ -141,7 +170,12 @@ def _run(keys: BenchKeys, workers: int, patients: int, readings: int, tmp: Path)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{storage.count_pending()} readings still pending")
             time.sleep(0.02)
-        return ScaleRow(workers, readings, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        cpu_after = _cpu_seconds(sessions)
+        busy = None
+        if cpu_before is not None and cpu_after is not None:
+            busy = (cpu_after - cpu_before) / (seconds * (os.cpu_count() or 1))
+        return ScaleRow(workers, readings, seconds, busy)
     finally:
         storage.close()
         for server in (*comparing, api, *bs):
