@@ -103,7 +103,12 @@ class ComparisonWorker:
                 self.settings.crypto_processes,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded parent
                 initializer=init_process,
-                initargs=(self.spec, self.settings.noise_pool_size, self.settings.noise_scheme),
+                initargs=(
+                    self.spec,
+                    self.settings.noise_pool_size,
+                    self.settings.noise_scheme,
+                    self.settings.crypto_nice,
+                ),
             )
             await asyncio.get_running_loop().run_in_executor(self._processes, warm_up)
         self._task = asyncio.create_task(self._run(), name="comparison-worker")

@@ -21,9 +21,15 @@ from service_common.noise import NoisePoolCache
 _mode: ModeA[Any] | None = None
 
 
-def init_process(spec: ModeSpec, noise_pool_size: int, noise_scheme: NoiseScheme) -> None:
-    """Initializer of the crypto process: its own mode, pools and filler thread."""
+def init_process(
+    spec: ModeSpec, noise_pool_size: int, noise_scheme: NoiseScheme, niceness: int = 0
+) -> None:
+    """Initializer of the crypto process: its own mode, pools and filler thread, at a
+    lower CPU priority (``niceness``): the comparison is background work, and a device
+    waiting for its acknowledgement must not queue behind it for a core."""
     global _mode
+    if niceness:
+        os.nice(niceness)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     noise = NoisePoolCache(noise_pool_size, scheme=noise_scheme)
     noise.start()

@@ -11,7 +11,7 @@ reading once, decisions recorded atomically) are checked in one file.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server_a.group_commit import GroupCommit
 from server_a.models import Patient, Physician, Reading
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -95,6 +96,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
+SQLITE_POOL_SIZE = 48
+
+
 def make_engine(database_url: str) -> Engine:
     """An engine for SQLite (shared across threads, WAL) or PostgreSQL (pre-pinged pool).
 
@@ -103,7 +107,13 @@ def make_engine(database_url: str) -> Engine:
     """
     if database_url.startswith("sqlite"):
         engine = create_engine(
-            database_url, connect_args={"check_same_thread": False}, hide_parameters=True
+            database_url,
+            connect_args={"check_same_thread": False},
+            hide_parameters=True,
+            # as many as the request threads (anyio's 40) and the worker's: a connection
+            # beyond the pool was closed on return and reopened (three PRAGMAs) each time
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -118,6 +128,9 @@ class Storage:
     def __init__(self, database_url: str) -> None:
         self.engine = make_engine(database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._new_readings: GroupCommit[NewReading, tuple[Reading, bool]] = GroupCommit(
+            self._store_readings
+        )
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -142,7 +155,8 @@ class Storage:
         return True
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Stop the reading writer and release pooled connections."""
+        self._new_readings.close()
         self.engine.dispose()
 
     # --- physicians -------------------------------------------------------------------
@@ -262,6 +276,15 @@ class Storage:
         with self._session() as session:
             return session.scalar(select(Patient).where(Patient.device_token_hash == token_hash))
 
+    def device_patient_id(self, token_hash: str) -> str | None:
+        """The id of the patient a device token hash is bound to (the one column every
+        reading's authentication needs, without loading the row's ciphertexts)."""
+        with self.engine.connect() as connection:
+            found: str | None = connection.scalar(
+                select(Patient.id).where(Patient.device_token_hash == token_hash)
+            )
+        return found
+
     def patients_of(self, physician_id: str) -> list[tuple[Patient, Reading | None, int]]:
         """A physician's patients, oldest first, each with their latest reading (by
         taken_at) and how many of their readings are ``invalid``."""
@@ -312,6 +335,8 @@ class Storage:
 
     def add_reading(self, new: NewReading) -> tuple[Reading, bool]:
         """Store a reading once; a replay with the same content returns the stored row.
+        Readings arriving together are written in one transaction (group commit,
+        :mod:`server_a.group_commit`); this returns once this one is committed.
 
         Returns:
             The stored row and whether this call created it.
@@ -319,31 +344,51 @@ class Storage:
         Raises:
             Conflict: the reading id exists with other content.
         """
-        row = Reading(
-            id=new.reading_id,
-            patient_id=new.patient_id,
-            key_id=new.key_id,
-            taken_at=new.taken_at,
-            received_at=now(),
-            heart_rate=new.heart_rate,
-            score=new.score,
-            irregularity=new.irregularity,
-            status="pending",
-        )
+        return self._new_readings.submit(new)
+
+    def _store_readings(
+        self, batch: Sequence[NewReading]
+    ) -> list[tuple[Reading, bool] | Exception]:
+        """Insert a batch in one transaction; per reading its row and whether it is new,
+        or its Conflict. A reading id sent twice in the batch is stored once."""
+        with self._session() as session:
+            ids = list({new.reading_id for new in batch})
+            known = {r.id: r for r in session.scalars(select(Reading).where(Reading.id.in_(ids)))}
+            outcomes: list[tuple[Reading, bool] | Exception] = []
+            for new in batch:
+                stored = known.get(new.reading_id)
+                if stored is None:
+                    known[new.reading_id] = row = _new_row(new)
+                    session.add(row)
+                    outcomes.append((row, True))
+                elif _same_content(stored, new):
+                    outcomes.append((stored, False))
+                else:
+                    outcomes.append(Conflict("reading_id: already used for a different reading"))
+            try:
+                session.commit()
+            except IntegrityError:  # another process stored one of these ids meanwhile
+                session.rollback()
+                return [self._store_alone(new) for new in batch]
+        return outcomes
+
+    def _store_alone(self, new: NewReading) -> tuple[Reading, bool] | Exception:
+        """One reading in its own transaction (after a batch met a concurrent insert)."""
         with self._session() as session:
             existing = session.get(Reading, new.reading_id)
             if existing is None:
+                row = _new_row(new)
                 session.add(row)
                 try:
                     session.commit()
                     return row, True
-                except IntegrityError:  # a concurrent submission of the same id won
+                except IntegrityError:
                     session.rollback()
                     existing = session.get(Reading, new.reading_id)
             if existing is None:
-                raise Conflict("reading_id: could not be stored")
+                return Conflict("reading_id: could not be stored")
             if not _same_content(existing, new):
-                raise Conflict("reading_id: already used for a different reading")
+                return Conflict("reading_id: already used for a different reading")
             return existing, False
 
     def results(
@@ -521,6 +566,20 @@ def _work_item(reading: Reading, patient: Patient, physician: Physician) -> Work
 def _rowcount(result: Any) -> int:
     count: int = result.rowcount
     return count
+
+
+def _new_row(new: NewReading) -> Reading:
+    return Reading(
+        id=new.reading_id,
+        patient_id=new.patient_id,
+        key_id=new.key_id,
+        taken_at=new.taken_at,
+        received_at=now(),
+        heart_rate=new.heart_rate,
+        score=new.score,
+        irregularity=new.irregularity,
+        status="pending",
+    )
 
 
 def _same_content(stored: Reading, new: NewReading) -> bool:

@@ -77,6 +77,9 @@ class Settings(ServerSettings):
         default=True, description="B's partial decryption at the same time as A's"
     )
     crypto_processes: int = Field(default=1, ge=0, le=8, description="0: a thread instead")
+    crypto_nice: int = Field(
+        default=10, ge=0, le=19, description="niceness of the crypto processes (devices first)"
+    )
     device_rate_per_s: float = Field(default=5.0, gt=0, le=10_000)
     device_burst: int = Field(default=60, ge=1, le=100_000)
     max_tracked_devices: int = Field(default=100_000, ge=1)

@@ -26,7 +26,7 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)
     },
 )
 def submit_reading(
-    body: ReadingIn, patient: LimitedDevice, services: ServicesDep, response: Response
+    body: ReadingIn, patient_id: LimitedDevice, services: ServicesDep, response: Response
 ) -> ReadingAccepted:
     """Store E(hr), E(score), E(irregularity) before answering; a replay with the same
     content gets 200."""
@@ -50,7 +50,7 @@ def submit_reading(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     new = NewReading(
         reading_id=str(body.reading_id),
-        patient_id=patient.id,
+        patient_id=patient_id,
         key_id=body.key_id,
         taken_at=body.taken_at,
         heart_rate=body.heart_rate,
