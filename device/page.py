@@ -22,7 +22,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -151,10 +151,10 @@ def run_stream(
         started = datetime.now(UTC) - timedelta(seconds=len(signal) / rate)  # it ends now
         with OutboxSender(config, outbox) as sender:
             for index, (offset, window) in enumerate(parts, start=1):
-                row = _stream_window(config, job, index, offset, window, rate, started)
-                if row.body is not None:
-                    _send_window(row, outbox, sender, history)
-                job.rows.append(row.shown)
+                row, sendable = _stream_window(config, job, index, offset, window, rate, started)
+                if sendable is not None:
+                    _send_window(row, sendable, outbox, sender, history)
+                job.rows.append(row)
         if sender.away is not None:
             job.error = kept_message(len(outbox))
     except HrmonError as exc:
@@ -166,14 +166,12 @@ def run_stream(
         shutil.rmtree(path.parent, ignore_errors=True)
 
 
-@dataclass
-class _Window:
-    """A window's row for the page and, when it is sendable, its encrypted body."""
+class _Sendable(NamedTuple):
+    """A window's encrypted body, with what the patient's own history keeps of it."""
 
-    shown: WindowRow
-    body: dict[str, Any] | None = None
-    reading: EncodedReading | None = None
-    result: analysis.Analysis | None = None
+    body: dict[str, Any]
+    reading: EncodedReading
+    result: analysis.Analysis
 
 
 def _stream_window(
@@ -184,33 +182,36 @@ def _stream_window(
     window: analysis.Signal,
     rate: int,
     started: datetime,
-) -> _Window:
+) -> tuple[WindowRow, _Sendable | None]:
     result = analysis.analyse_signal(window, rate, f"{job.source} window {index}", offset)
     row = WindowRow(index, offset, offset + result.duration_s, result.bpm, result.score, False, "")
     if not result.sendable or result.bpm is None or result.score is None:
         row.note = f"not sent: {result.reason or 'no heart rate found'}"
-        return _Window(row)
+        return row, None
     try:
         reading = encode_reading(result.bpm, result.score, result.irregularity)
     except InputError as exc:
         row.note = f"not sent: {exc}"
-        return _Window(row)
+        return row, None
     body = encrypt_reading(config.system_key, reading, taken_at=started + timedelta(seconds=offset))
     row.heart_rate_ciphertext = shorten(body["heart_rate"])
     row.score_ciphertext = shorten(body["score"])
-    return _Window(row, body, reading, result)
+    return row, _Sendable(body, reading, result)
 
 
 def _send_window(
-    window: _Window, outbox: Outbox, sender: OutboxSender, history: DeviceHistory | None
+    row: WindowRow,
+    window: _Sendable,
+    outbox: Outbox,
+    sender: OutboxSender,
+    history: DeviceHistory | None,
 ) -> None:
     """Keep the window's reading, then send the outbox; the row says which happened."""
-    assert window.body is not None and window.reading is not None and window.result is not None
     outbox.add(window.body)  # kept first: a window made while A is away is not lost
     if history is not None:
         history.add(own_reading(window.body, window.reading, window.result))
     stored, dropped = sender.send()
-    reading_id, row = str(window.body["reading_id"]), window.shown
+    reading_id = str(window.body["reading_id"])
     refused = dict(dropped)
     if reading_id in stored:
         row.sent, row.note = True, "sent: ciphertexts only"
