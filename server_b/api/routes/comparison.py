@@ -68,6 +68,9 @@ def _endpoint(route: Route, secret: bytes) -> Callable[[SignedRequest], Awaitabl
         )
 
     endpoint.__doc__ = route.handler.__doc__
+    # the metrics label each route by its handler's name: "endpoint" for all hid which
+    # call of A's takes the time
+    endpoint.__name__ = endpoint.__qualname__ = getattr(route.handler, "__name__", "endpoint")
     return endpoint
 
 
