@@ -40,16 +40,17 @@ import cli_help
 from signals.audio import AudioError, load_audio
 from signals.cardiac_input import (
     SECOND_ECG_DETECTOR,
+    THIRD_ECG_DETECTOR,
     SignalFileError,
     analyse_rhythm,
     beat_times,
+    ecg_rhythm,
     load_cardiac,
 )
 from signals.heart_sound_rhythm import rhythm_of_states, s1_times
 from signals.rhythm import (
     DEFAULT_IRREGULARITY_THRESHOLD,
     RhythmEstimate,
-    gated_rhythm,
 )
 from signals.segmentation import segment
 
@@ -220,17 +221,15 @@ def evaluate_wfdb(directory: Path, window_s: float) -> tuple[Run, dict[str, Any]
         aux = [str(a or "") for a in (ann.aux_note or [""] * len(symbols))]
         af = _af_mask(samples, aux, rec.signal.size)
         ref_beats = samples[[s in BEAT_SYMBOLS for s in symbols]] / rec.rate
-        beats = beat_times(rec)
-        second = beat_times(rec, SECOND_ECG_DETECTOR)
+        detected = [beat_times(rec, m) for m in (None, SECOND_ECG_DETECTOR, THIRD_ECG_DETECTOR)]
         n_windows = int(rec.signal.size / rec.rate // window_s)
         for w in range(n_windows):
             lo, hi = w * window_s, (w + 1) * window_s
             a, b = round(lo * rec.rate), round(hi * rec.rate)
             inside = ref_beats[(ref_beats >= lo) & (ref_beats < hi)]
             ref_bpm = 60.0 / float(np.mean(np.diff(inside))) if inside.size >= 3 else None
-            estimate = gated_rhythm(
-                beats[(beats >= lo) & (beats < hi)], second[(second >= lo) & (second < hi)]
-            )
+            beats, second, third = (t[(t >= lo) & (t < hi)] for t in detected)
+            estimate = ecg_rhythm(rec.signal, rec.rate, beats, second, third)
             label = "A" if af[a:b].mean() > AF_MAJORITY else "N"
             run.items.append(Judged(f"{name}@{lo:.0f}s", label, estimate, ref_bpm))
     return run, _metrics(run.items)

@@ -345,10 +345,18 @@ def analyse_rhythm(recording: CardiacRecording) -> RhythmEstimate:
     if recording.kind == "ecg":
         second = beat_times(recording, SECOND_ECG_DETECTOR)
         third = beat_times(recording, THIRD_ECG_DETECTOR)
-        estimate = gated_rhythm(beats, second, second, third)
-        if estimate.index is None:
-            return estimate
-        counted = confirmed_beats(beats, second, third)  # the beats the index counted
-        p_wave = p_wave_consistency(recording.signal, recording.rate, counted)
-        return with_atrial_activity(estimate, p_wave)
+        return ecg_rhythm(recording.signal, recording.rate, beats, second, third)
     return rhythm_from_beats(beats)
+
+
+def ecg_rhythm(
+    ecg: FloatArray, rate: float, beats: FloatArray, second: FloatArray, third: FloatArray
+) -> RhythmEstimate:
+    """The ECG rhythm from the three detectors' beats (seconds): the agreement gate, the
+    confirmed beats' index, then their P waves. ``beats`` may be one window's of a longer
+    ``ecg`` (``hrmon eval rhythm`` times windows of a whole record this way)."""
+    estimate = gated_rhythm(beats, second, second, third)
+    if estimate.index is None:
+        return estimate
+    counted = confirmed_beats(beats, second, third)  # the beats the index counted
+    return with_atrial_activity(estimate, p_wave_consistency(ecg, rate, counted))
