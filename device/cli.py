@@ -27,13 +27,14 @@ from client.encrypt import EncodedReading, encode_reading, encrypt_reading
 from client.errors import InputError, ServerUnavailable, run_command
 from device import analysis
 from device.analysis import Analysis
-from device.history import DeviceHistory, OwnReading, history_path
+from device.history import DeviceHistory, history_path
 from device.outbox import Outbox, outbox_path
 from device.sending import (
     SUBMIT_RETRIES,
     OutboxSender,
     Refused,
     deliver,
+    keep,
     queued_note,
     send_body,
 )
@@ -68,19 +69,6 @@ def _outbox(args: argparse.Namespace) -> Outbox:
 
 def _history(args: argparse.Namespace) -> DeviceHistory:
     return DeviceHistory(history_path(args.config or device_config.default_path()))
-
-
-def own_reading(body: dict[str, Any], reading: EncodedReading, result: Analysis) -> OwnReading:
-    """The values of a sent reading as the patient's history keeps them (as encoded, so
-    the history shows exactly what was encrypted)."""
-    return OwnReading(
-        reading_id=str(body["reading_id"]),
-        taken_at=datetime.fromisoformat(str(body["taken_at"])),
-        heart_rate_bpm=reading.heart_rate / 10,
-        score=reading.score / 10_000 if result.kind == "heart_sound" else None,
-        irregularity=None if result.irregularity is None else reading.irregularity / 10_000,
-        kind=result.kind,
-    )
 
 
 def _report_refused(dropped: Refused, own: str | None = None) -> None:
@@ -191,8 +179,7 @@ def submit_main(argv: list[str]) -> int:
     reading = reading_from(result, args.heart_rate, args.score)  # refused before encryption
     body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
     outbox = _outbox(args)
-    outbox.add(body)  # kept before it is sent: nothing is lost if A or the network is away
-    _history(args).add(own_reading(body, reading, result))
+    keep(outbox, _history(args), body, reading, result)
     stored, dropped, away = deliver(config, outbox)
     reading_id = str(body["reading_id"])
     _report_refused(dropped, own=reading_id)
@@ -316,8 +303,7 @@ def stream_main(argv: list[str]) -> int:
                 reading = reading_from(result, None, None)
                 taken_at = start + timedelta(seconds=result.start_s)
                 body = encrypt_reading(config.system_key, reading, taken_at=taken_at)
-                outbox.add(body)  # kept first: a window made while A is away is not lost
-                history.add(own_reading(body, reading, result))
+                keep(outbox, history, body, reading, result)
                 stored, dropped = sender.send()
                 _report_refused(dropped)
                 status = "stored" if str(body["reading_id"]) in stored else "queued"

@@ -15,8 +15,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from client.private_db import create_private, transaction
+
+if TYPE_CHECKING:
+    from client.encrypt import EncodedReading
+    from device.analysis import Analysis
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS history (
     reading_id TEXT PRIMARY KEY,
@@ -43,6 +48,19 @@ class OwnReading:
     score: float | None
     irregularity: float | None
     kind: str
+
+
+def own_reading(body: dict[str, Any], reading: EncodedReading, result: Analysis) -> OwnReading:
+    """The values of a sent reading as the patient's history keeps them (as encoded, so
+    the history shows exactly what was encrypted)."""
+    return OwnReading(
+        reading_id=str(body["reading_id"]),
+        taken_at=datetime.fromisoformat(str(body["taken_at"])),
+        heart_rate_bpm=reading.heart_rate / 10,
+        score=reading.score / 10_000 if result.kind == "heart_sound" else None,
+        irregularity=None if result.irregularity is None else reading.irregularity / 10_000,
+        kind=result.kind,
+    )
 
 
 class DeviceHistory:

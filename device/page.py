@@ -42,10 +42,10 @@ from client.errors import (
 )
 from client.web.basics import free_port, install_web_basics, make_templates, same_token, serve
 from device import analysis
-from device.cli import own_reading, reading_from
+from device.cli import reading_from
 from device.history import DeviceHistory, history_path
 from device.outbox import Outbox, outbox_path
-from device.sending import OutboxSender, deliver
+from device.sending import OutboxSender, deliver, keep
 
 DEFAULT_PORT = 8766
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -141,7 +141,7 @@ class StreamJob:
 
 
 def run_stream(
-    job: StreamJob, path: Path, config: DeviceConfig, outbox: Outbox, history: DeviceHistory | None
+    job: StreamJob, path: Path, config: DeviceConfig, outbox: Outbox, history: DeviceHistory
 ) -> None:
     """Analyse ``path`` window by window and send each usable window (then delete the file)."""
     try:
@@ -204,12 +204,10 @@ def _send_window(
     window: _Sendable,
     outbox: Outbox,
     sender: OutboxSender,
-    history: DeviceHistory | None,
+    history: DeviceHistory,
 ) -> None:
     """Keep the window's reading, then send the outbox; the row says which happened."""
-    outbox.add(window.body)  # kept first: a window made while A is away is not lost
-    if history is not None:
-        history.add(own_reading(window.body, window.reading, window.result))
+    keep(outbox, history, *window)
     stored, dropped = sender.send()
     reading_id = str(window.body["reading_id"])
     refused = dict(dropped)
@@ -281,9 +279,7 @@ def parse_window(text: str) -> float:
     return value
 
 
-def create_app(
-    config: DeviceConfig, outbox: Outbox, history: DeviceHistory | None = None
-) -> FastAPI:
+def create_app(config: DeviceConfig, outbox: Outbox, history: DeviceHistory) -> FastAPI:
     """The device page as an ASGI app: ``outbox`` holds readings until A stores them,
     ``history`` keeps the patient's own readings."""
     app = FastAPI(title="hrmon device", docs_url=None, redoc_url=None, openapi_url=None)
@@ -316,8 +312,7 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
-        own = [] if history is None else history.recent(HISTORY_SHOWN)
-        return page(request, "index.html", own_readings=own)
+        return page(request, "index.html", own_readings=history.recent(HISTORY_SHOWN))
 
     @app.post("/analyse", response_class=HTMLResponse)
     def analyse_and_send(
@@ -347,9 +342,7 @@ def create_app(
         except InputError as exc:
             return page(request, "result.html", 422, error=str(exc), **context)
         body = encrypt_reading(config.system_key, reading)
-        outbox.add(body)  # kept before it is sent: nothing is lost while A is away
-        if history is not None:
-            history.add(own_reading(body, reading, result))
+        keep(outbox, history, body, reading, result)
         try:
             stored, dropped, _ = deliver(config, outbox)
         except HrmonError as exc:  # token refused, key changed: the reading stays kept

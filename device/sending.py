@@ -10,20 +10,38 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from client.api import ServerAClient
 from client.device_config import DeviceConfig
 from client.errors import ApiError, AuthError, ServerUnavailable
 from client.system_key import check_pinned
+from device.history import DeviceHistory, own_reading
 from device.outbox import Outbox
 from protocol.messages import ReadingAccepted
+
+if TYPE_CHECKING:
+    from client.encrypt import EncodedReading
+    from device.analysis import Analysis
 
 SUBMIT_RETRIES = 2
 RETRY_PAUSE_S = 0.5
 
 Refused = list[tuple[str, ApiError]]
 """Readings A refused for good (dropped from the outbox): id and A's reason."""
+
+
+def keep(
+    outbox: Outbox,
+    history: DeviceHistory,
+    body: dict[str, Any],
+    reading: EncodedReading,
+    result: Analysis,
+) -> None:
+    """Before a reading is sent: its ciphertexts into the outbox (nothing is lost while A
+    is away) and the patient's own values into the device's history."""
+    outbox.add(body)
+    history.add(own_reading(body, reading, result))
 
 
 def connect(config: DeviceConfig) -> ServerAClient:
