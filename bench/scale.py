@@ -89,16 +89,14 @@ def _cpu_seconds(sessions: set[int]) -> float | None:
 
 
 def _env(keys: BenchKeys) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HRMON_")}
-    env.pop("DATABASE_URL", None)
-    env.update(
-        HRMON_A_NOISE_POOL_SIZE="0",
-        HRMON_B_NOISE_POOL_SIZE="0",
-        HRMON_A_POLL_INTERVAL_S="0.05",  # no NOTIFY on SQLite: workers poll
-    )
-    if keys.bits < MIN_KEY_BITS:
-        env["HRMON_ALLOW_INSECURE_TEST_KEYS"] = "1"
-    return env
+    from ops.launcher import server_env
+
+    extra = {
+        "HRMON_A_NOISE_POOL_SIZE": "0",
+        "HRMON_B_NOISE_POOL_SIZE": "0",
+        "HRMON_A_POLL_INTERVAL_S": "0.05",  # no NOTIFY on SQLite: workers poll
+    }
+    return server_env(extra, insecure_test_keys=keys.bits < MIN_KEY_BITS)
 
 
 def _run(keys: BenchKeys, workers: int, patients: int, readings: int, tmp: Path) -> ScaleRow:

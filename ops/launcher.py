@@ -167,6 +167,20 @@ class LocalServers:
         self.b.stop()
 
 
+def server_env(
+    extra: dict[str, str] | None = None, *, insecure_test_keys: bool = False
+) -> dict[str, str]:
+    """The environment for a server process: this one's without any ``HRMON_`` setting or
+    ``DATABASE_URL`` (a server runs on what it is given, not on what the caller's shell
+    happens to hold), test keys allowed if asked, then ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HRMON_")}
+    env.pop("DATABASE_URL", None)
+    if insecure_test_keys:
+        env["HRMON_ALLOW_INSECURE_TEST_KEYS"] = "1"
+    env.update(extra or {})
+    return env
+
+
 @contextmanager
 def launch_servers(
     key_dir: Path,
@@ -196,11 +210,7 @@ def launch_servers(
     with contextlib.ExitStack() as cleanup:
         if log_dir is None:
             log_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="hrmon-")))
-        process_env = {k: v for k, v in os.environ.items() if not k.startswith("HRMON_")}
-        process_env.pop("DATABASE_URL", None)
-        if insecure_test_keys:
-            process_env["HRMON_ALLOW_INSECURE_TEST_KEYS"] = "1"
-        process_env.update(env or {})
+        process_env = server_env(env, insecure_test_keys=insecure_test_keys)
         a_side = None
         if tls:
             process_env.update(HRMON_A_TLS="1", HRMON_B_TLS="1")

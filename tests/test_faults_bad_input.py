@@ -5,7 +5,6 @@ run are JSON lines holding no value, ciphertext, key material or token."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from client.web.basics import free_port
-from ops.launcher import write_key_dir
+from ops.launcher import server_env, write_key_dir
 from server_a.metrics import COUNT_EVERY_S
 from tests.fault_support import World, running_world, stored_readings, wait_all_done
 from tests.service_helpers import (
@@ -214,10 +213,10 @@ def test_weak_configuration_refuses_to_start(
     tmp_path: Path, server: str, spoil: str, expected: str
 ) -> None:
     keys = write_key_dir(tmp_path / "keys", system=system_key())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HRMON_")}
+    # with the placeholder spoilt, test keys are allowed: only the placeholder is wrong
+    env = server_env(insecure_test_keys=spoil != "small key")
     if spoil != "small key":
         (keys / spoil).write_text("changethis\n")
-        env["HRMON_ALLOW_INSECURE_TEST_KEYS"] = "1"  # only the placeholder is wrong
     args = ["--key-dir", str(keys), "--port", str(free_port())]
     if server == "server_a":
         args += ["--database-url", f"sqlite:///{tmp_path / 'a.sqlite3'}"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from client.web.basics import free_port
-from ops.launcher import ServerProcess, write_key_dir
+from ops.launcher import ServerProcess, server_env, write_key_dir
 from protocol.ciphertext import decode_ciphertext
 from protocol.paillier import decrypt
 from tests.conftest import _fresh_postgres_database
@@ -43,15 +42,12 @@ VALUES = [
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HRMON_")}
-    env.pop("DATABASE_URL", None)
-    env.update(
-        HRMON_ALLOW_INSECURE_TEST_KEYS="1",
-        HRMON_A_CLAIM_LEASE_S="10",  # a dead worker's readings move on after 10 s
-        HRMON_A_BATCH_MAX_READINGS="8",
-        HRMON_A_DEVICE_BURST="1000",
-    )
-    return env
+    extra = {
+        "HRMON_A_CLAIM_LEASE_S": "10",  # a dead worker's readings move on after 10 s
+        "HRMON_A_BATCH_MAX_READINGS": "8",
+        "HRMON_A_DEVICE_BURST": "1000",
+    }
+    return server_env(extra, insecure_test_keys=True)
 
 
 def _claims_of(engine: sa.Engine, pid: int) -> list[str]:

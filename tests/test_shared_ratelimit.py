@@ -6,7 +6,6 @@ sent to two real A processes in turn."""
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from client.web.basics import free_port
-from ops.launcher import ServerProcess, write_key_dir
+from ops.launcher import ServerProcess, server_env, write_key_dir
 from server_a.ratelimit import TokenBuckets
 from server_a.shared_ratelimit import SharedTokenBuckets
 from server_a.storage import Storage
@@ -69,14 +68,15 @@ def test_a_clock_behind_refills_nothing_and_idle_buckets_are_pruned(tmp_path: Pa
 def test_two_replicas_give_one_burst_and_one_allowance(tmp_path: Path, postgres_url: str) -> None:
     database = _fresh_postgres_database(postgres_url)
     key_dir = write_key_dir(tmp_path / "keys", system=system_key())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HRMON_")}
-    env.update(
-        HRMON_ALLOW_INSECURE_TEST_KEYS="1",
-        HRMON_A_COMPARISON_WORKER="false",  # API replicas only: readings stay pending
-        HRMON_A_DEVICE_BURST="4",
-        HRMON_A_DEVICE_RATE_PER_S="0.001",
-        HRMON_A_LOGIN_BURST="3",
-        HRMON_A_LOGIN_RATE_PER_S="0.001",
+    env = server_env(
+        {
+            "HRMON_A_COMPARISON_WORKER": "false",  # API replicas only: readings stay pending
+            "HRMON_A_DEVICE_BURST": "4",
+            "HRMON_A_DEVICE_RATE_PER_S": "0.001",
+            "HRMON_A_LOGIN_BURST": "3",
+            "HRMON_A_LOGIN_RATE_PER_S": "0.001",
+        },
+        insecure_test_keys=True,
     )
     args = ["--key-dir", str(key_dir), "--database-url", database]
     replicas = [
