@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 import wave
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +92,15 @@ def test_upload_shows_heart_rate_and_sends_ciphertexts_only(
     assert set(body) == {"reading_id", "key_id", "taken_at", *ciphertexts}
     assert body["key_id"] == world.devices[LABEL].system_key.key_id
     assert all(CIPHERTEXT_SHOWN.match(body[name]) for name in ciphertexts)
+    uuid.UUID(body["reading_id"])
+    datetime.fromisoformat(body["taken_at"])
+    # every value is of its form; nothing else in the box may carry a clear value (the
+    # values themselves are random digits and letters, where "628" turns up by chance)
+    rest = shown
+    for value in body.values():
+        rest = rest.replace(value, "<value>")
     for clear in (f"{expected.bpm:.1f}", str(round(expected.bpm * 10)), f"{expected.score:.3f}"):
-        assert clear not in shown
+        assert clear not in rest
 
     # Server A stored exactly that reading, and it decides as the clear-text check says.
     rows = world.wait_decided(LABEL, before + 1)
