@@ -10,7 +10,8 @@ training-e's 1,664 normal recordings do not decide it. Its fusion with the CNN
 ``--loso RUN_DIR ...``: for each CNN run trained with ``--holdout-set X --test-fraction
 0`` (its ``split.json`` and ``scores.json``), fit the regression on that run's training
 part, choose each score's threshold on that run's validation part (never on X), and
-report X for the CNN, the regression and the fusion. ``--export``: fit on the shipped
+report X for the CNN, the regression and the fusion (runs holding out the same set are
+averaged as one CNN ensemble). ``--export``: fit on the shipped
 split's training part, choose the fused threshold of each shipped CNN file on the
 validation part, scored through the device's own path, and write
 ``model/cycle_model.json``.
@@ -113,22 +114,50 @@ def _metrics(labels: list[int], scores: list[float], threshold: float) -> dict[s
 SCORES = ("cnn", "cycle", "fused")
 
 
+def _runs_by_holdout(run_dirs: list[Path]) -> dict[str, list[Path]]:
+    """Group LOSO runs by their held-out set; runs of one set must share one split."""
+    groups: dict[str, list[Path]] = {}
+    for run in run_dirs:
+        (holdout,) = json.loads((run / "report.json").read_text())["holdout_sets"]
+        groups.setdefault(holdout, []).append(run)
+    for holdout, runs in groups.items():
+        splits = {(run / "split.json").read_text() for run in runs}
+        if len(splits) != 1:
+            raise SystemExit(f"--loso: the runs holding out {holdout} have different splits")
+    return groups
+
+
+def ensemble_scores(run_dirs: list[Path]) -> tuple[dict[str, float], float | None]:
+    """The CNN score of one or several runs of one split: sigmoid of the mean logit.
+
+    Returns:
+        (record name -> score, the run's own validation threshold for a single run,
+        else None: an ensemble's threshold is chosen on validation like the others').
+    """
+    per_run = [json.loads((run / "scores.json").read_text()) for run in run_dirs]
+    if len(per_run) == 1:
+        report = json.loads((run_dirs[0] / "report.json").read_text())
+        return per_run[0], float(report["threshold"])
+    return {name: fuse(*(run[name] for run in per_run)) for name in per_run[0]}, None
+
+
 def loso_fusion(
     run_dirs: list[Path], records: list[Record], features: FloatArray
 ) -> dict[str, Any]:
     """CNN, regression and fusion on each run's held-out set (thresholds from validation).
 
+    Several runs holding out the same set (same seed, so the same split) are one CNN
+    ensemble: their logits are averaged before the fusion, as two shipped nets would be.
+
     Returns:
-        ``{set: {"n", "n_abnormal", "cnn"|"cycle"|"fused": metrics}, ...,
+        ``{set: {"n", "n_abnormal", "runs", "cnn"|"cycle"|"fused": metrics}, ...,
         "mean_macc_<score>": mean over the held-out sets}`` (as stored in metrics.json).
     """
     index = {r.name: i for i, r in enumerate(records)}
     per_holdout: dict[str, Any] = {}
-    for run in run_dirs:
-        report = json.loads((run / "report.json").read_text())
-        (holdout,) = report["holdout_sets"]
-        split: dict[str, str] = json.loads((run / "split.json").read_text())
-        cnn: dict[str, float] = json.loads((run / "scores.json").read_text())
+    for holdout, runs in _runs_by_holdout(run_dirs).items():
+        split: dict[str, str] = json.loads((runs[0] / "split.json").read_text())
+        cnn, cnn_threshold = ensemble_scores(runs)
         rows = {p: [index[n] for n, q in split.items() if q == p] for p in ("train", "val", "test")}
         model = fit_cycle_model(
             features[rows["train"]],
@@ -144,10 +173,14 @@ def loso_fusion(
         val_labels = [records[i].label for i in rows["val"]]
         val_sets = [records[i].set_name for i in rows["val"]]
         test_labels = [records[i].label for i in rows["test"]]
-        result: dict[str, Any] = {"n": len(test_labels), "n_abnormal": int(sum(test_labels))}
+        result: dict[str, Any] = {
+            "n": len(test_labels),
+            "n_abnormal": int(sum(test_labels)),
+            "runs": [str(run) for run in runs],
+        }
         for name in SCORES:
-            if name == "cnn":  # the run's own validation threshold
-                threshold = float(report["threshold"])
+            if name == "cnn" and cnn_threshold is not None:  # the run's own threshold
+                threshold = cnn_threshold
             else:
                 threshold, _ = best_macro_threshold(val_labels, scores["val"][name], val_sets)
             result[name] = _metrics(test_labels, scores["test"][name], threshold)
@@ -201,7 +234,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p = cli_help.parser(prog="hrmon train cycle", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
-    p.add_argument("--loso", type=Path, nargs="*", default=[], metavar="RUN_DIR")
+    p.add_argument(
+        "--loso",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="RUN_DIR",
+        help="LOSO runs to evaluate; several runs of one held-out set are one ensemble",
+    )
     p.add_argument("--export", action="store_true", help="write model/cycle_model.json")
     p.add_argument("--save-metrics", metavar="KEY", help="store the LOSO result in metrics.json")
     return p.parse_args(argv)

@@ -210,7 +210,7 @@ def sample_training_windows(
     Args:
         signals: record index -> 2 kHz samples.
         segmentations: record index -> states of the clean recording (empty unless
-            ``params.segment_states``); a stretched window maps its frames back.
+            ``params.needs_states``); a stretched window maps its frames back.
         strata: (set, label) -> record indices.
         probabilities: from :func:`stratum_probabilities`.
         n_windows: windows to draw.
@@ -244,7 +244,7 @@ def sample_training_windows(
             augment(segment, rng, win) if rng.random() < augment_prob else (segment[:win], 1.0)
         )
         states = None
-        if params.segment_states:
+        if params.needs_states:
             positions = (start + centres * ratio) % n  # tiled recordings wrap around
             states = states_at(segmentations[record], positions, params.sample_rate)
         feats[k] = window_features(window, params, states)
@@ -264,9 +264,9 @@ def segment_all(
         progress: show a progress bar.
 
     Returns:
-        record index -> states at 50 Hz (empty without ``params.segment_states``).
+        record index -> states at 50 Hz (empty without ``params.needs_states``).
     """
-    if not params.segment_states:
+    if not params.needs_states:
         return {}
     from rich.progress import track
 

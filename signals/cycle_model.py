@@ -75,7 +75,11 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def fuse(cnn_probability: float, cycle_probability: float) -> float:
-    """The fused score: sigmoid of the mean of the two logits, in (0, 1)."""
-    z = (_logit(cnn_probability) + _logit(cycle_probability)) / 2
+def fuse(*probabilities: float) -> float:
+    """The fused score: sigmoid of the mean of the logits, in (0, 1).
+
+    The device fuses the CNN's and the regression's; training also averages the CNNs
+    of an ensemble this way.
+    """
+    z = sum(_logit(p) for p in probabilities) / len(probabilities)
     return 1.0 / (1.0 + math.exp(-z))

@@ -46,6 +46,11 @@ class FeatureParams:
         segment_states: append four 0/1 channels, one per heart-sound state (S1,
             systole, S2, diastole) from :mod:`signals.segmentation`, aligned to the frames,
             so the CNN knows where systole and diastole are (murmurs live there).
+        s1_reference: subtract from each band its mean over the window's S1 frames (from
+            the segmenter) instead of the window's mean: a stethoscope acts as one filter
+            on every frame, so in log-mel it is a per-band offset that referencing to S1
+            cancels, while a murmur still shows as systole or diastole loud against S1
+            (the CNN's analogue of :mod:`signals.cycle_features`' state ratios).
     """
 
     sample_rate: int = 2000
@@ -60,6 +65,7 @@ class FeatureParams:
     log_floor: float = 1e-6
     per_band: bool = False
     segment_states: bool = False
+    s1_reference: bool = False
 
     @property
     def window_samples(self) -> int:
@@ -75,6 +81,11 @@ class FeatureParams:
     def n_frames(self) -> int:
         """Time frames per window (no centring/padding: frames lie inside the window)."""
         return 1 + (self.window_samples - self.win_length) // self.hop_length
+
+    @property
+    def needs_states(self) -> bool:
+        """Whether each frame's heart-sound state must be known (channels or S1 reference)."""
+        return self.segment_states or self.s1_reference
 
     @property
     def n_channels(self) -> int:
@@ -183,14 +194,15 @@ def window_features(
     Steps: remove the mean, scale to unit RMS (gain of stethoscopes differs by set),
     frame (40 ms Hann, 20 ms hop, no padding), power spectrum, mel (25-400 Hz),
     ``log(mel + log_floor)``, then subtract each band's mean over the window
-    (``per_band``; else the window's mean) and divide by the standard deviation, so the
+    (``per_band``), or its mean over the S1 frames (``s1_reference``), else the window's
+    mean, and divide by the standard deviation, so the
     CNN sees how each band changes through the cardiac cycle, not the transducer's
     colour or loudness.
 
     Args:
         window: exactly ``params.window_samples`` samples at ``params.sample_rate``.
         params: front-end parameters.
-        states: with ``params.segment_states``, the state of each frame
+        states: with ``params.needs_states``, the state of each frame
             (:func:`states_at`); required then, ignored otherwise.
 
     Returns:
@@ -216,7 +228,11 @@ def window_features(
     # (measured 100 ms vs 4 ms per window on a busy 2-core machine).
     mel = np.einsum("mf,tf->mt", basis, spec[:, lo:hi], optimize=False)  # (n_mels, frames)
     logmel = np.log(mel + params.log_floor)
-    if params.per_band:
+    if params.needs_states and states is None:
+        raise ValueError("these features need the frames' heart-sound states")
+    if params.s1_reference:
+        logmel -= _s1_reference(logmel, np.asarray(states, dtype=np.int64))
+    elif params.per_band:
         logmel -= logmel.mean(axis=1, keepdims=True)
     else:
         logmel -= logmel.mean()
@@ -225,10 +241,23 @@ def window_features(
         logmel /= std
     out: FloatArray = logmel.astype(np.float32)
     if params.segment_states:
-        if states is None:
-            raise ValueError("these features need the frames' heart-sound states")
         out = np.concatenate([out, state_channels(states, params)])
     return out
+
+
+MIN_S1_FRAMES = 3  # about one S1 (60 ms of 20 ms frames); fewer: the window's own mean
+
+
+def _s1_reference(logmel: npt.NDArray[np.float64], states: npt.NDArray[np.int64]) -> Any:
+    """Each band's mean over the S1 frames, shape ``(n_mels, 1)``.
+
+    A window whose segmentation found almost no S1 (noise, a failed segmentation) falls
+    back to each band's mean over the whole window, which still removes the filter.
+    """
+    s1 = states == 0
+    if int(s1.sum()) < MIN_S1_FRAMES:
+        return logmel.mean(axis=1, keepdims=True)
+    return logmel[:, s1].mean(axis=1, keepdims=True)
 
 
 def window_starts(n_samples: int, params: FeatureParams = DEFAULT_PARAMS) -> list[int]:
@@ -259,7 +288,7 @@ def recording_windows(signal: npt.ArrayLike, params: FeatureParams = DEFAULT_PAR
 
     A recording shorter than one window is tiled (repeated) to the window length:
     heart sounds are quasi-periodic, so repetition distorts them less than silence.
-    With ``params.segment_states`` the whole (tiled) recording is segmented once and each
+    With ``params.needs_states`` the whole (tiled) recording is segmented once and each
     window takes its frames' states from that.
 
     Args:
@@ -280,7 +309,7 @@ def recording_windows(signal: npt.ArrayLike, params: FeatureParams = DEFAULT_PAR
     if x.shape[0] < win:
         x = np.resize(x, win)  # np.resize repeats the data cyclically
     starts = window_starts(x.shape[0], params)
-    if params.segment_states:
+    if params.needs_states:
         from signals.segmentation import segment
 
         seq = segment(x, params.sample_rate)

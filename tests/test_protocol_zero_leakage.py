@@ -310,3 +310,44 @@ def test_bench_records_b_view_with_no_leakage_next_to_the_baseline(system_keys, 
     # the plug-in estimate's own bias at 600 trials is ~0.03-0.08 bits (the shuffled view)
     assert zero < shuffled + 0.1 and zero < 0.15
     assert baseline > 0.5
+
+
+def test_the_threshold_probe_moves_the_refusal_rate_by_two_to_the_minus_56_per_unit(
+    system_keys,
+):
+    """Security round 2, item 1, measured: a device that sends s = 2^56 + c and could see
+    whether B refuses its pack learns about tau only through P(refused) = (s - tau + 2^l
+    - 2^56) / 2^56, a slope of 2^-56 per unit (docs/design.md). Two points of that line,
+    each from real packs opened with both shares: moving s by 2^54 moves the rate by 1/4,
+    so moving tau by 8,000 (1000 against 9000) moves it by 8,000 / 2^56 ~ 1e-13. (The
+    device sees no status at all since round 2; this bounds what it would have seen.)"""
+    pk, share_a, share_b = system_keys
+    threshold = 1000
+    bounds = encrypted_bounds(pk, (LOW, HIGH, threshold))
+    params = zl.DEFAULT_ZL_PARAMS
+    assert params.honest_bits == 57  # l = 15, kappa = 40: the 2^56 of the docstring
+
+    def refused_share(score: int, trials: int = 240) -> float:
+        reading = encrypted_reading(pk, (800, score))
+        differences = list(cmp.a1_differences(pk, reading, bounds))
+        refused = 0
+        for _ in range(trials):
+            masks = zl.draw_masks(len(differences))
+            pack = zl.a2_mask_and_pack(pk, differences, masks, 1)
+            try:
+                zl.b1_open_pack(share_b, pk, pack, share_a.partial_decrypt(pack), len(differences))
+            except zl.SlotOutOfBand:
+                refused += 1
+        return refused / trials
+
+    def predicted(score: int) -> float:
+        return (score - threshold + 2**15 - 2**56) / 2**56
+
+    near, far = 2**56 + 2**54 + threshold - 2**15, 2**56 + 2**55 + threshold - 2**15
+    assert (predicted(near), predicted(far)) == (0.25, 0.5)
+    measured_near, measured_far = refused_share(near), refused_share(far)
+    # 240 trials: standard error <= 0.033; 4 of them either side
+    assert abs(measured_near - 0.25) < 0.13
+    assert abs(measured_far - 0.5) < 0.13
+    slope = (measured_far - measured_near) / (far - near)
+    assert 0.4 * 2**-56 < slope < 1.6 * 2**-56
