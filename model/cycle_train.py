@@ -35,7 +35,8 @@ from model.data import (
     DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
     Record,
-    index_dataset,
+    index_records,
+    parse_extra_sets,
     read_training_audio,
 )
 from model.evaluate import best_macro_threshold, binary_metrics, merge_metrics
@@ -242,6 +243,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         metavar="RUN_DIR",
         help="LOSO runs to evaluate; several runs of one held-out set are one ensemble",
     )
+    p.add_argument(
+        "--extra-set",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="an extra labelled set, as for hrmon train (the --loso runs' own are added)",
+    )
     p.add_argument("--export", action="store_true", help="write model/cycle_model.json")
     p.add_argument("--save-metrics", metavar="KEY", help="store the LOSO result in metrics.json")
     return p.parse_args(argv)
@@ -250,7 +258,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Entry point of ``hrmon train cycle``."""
     args = _parse(argv)
-    records = index_dataset(args.data_dir)
+    extra_sets = parse_extra_sets(args.extra_set)
+    for run in args.loso:
+        report = json.loads((run / "report.json").read_text())
+        extra_sets |= {name: Path(f) for name, f in report.get("extra_sets", {}).items()}
+    records = index_records(args.data_dir, extra_sets)
     features = load_cycle_features(records, args.cache_dir)
     if args.loso:
         result = loso_fusion(args.loso, records, features)
@@ -262,6 +274,7 @@ def main(argv: list[str]) -> int:
             print(f"holdout {holdout} (n={row['n']}): {cells}")
         print("mean MAcc: " + "  ".join(f"{n} {result[f'mean_macc_{n}']:.3f}" for n in SCORES))
         if args.save_metrics:
+            result["argv"] = ["hrmon", "train", "cycle", *argv]
             merge_metrics(MODEL_DIR / "metrics.json", args.save_metrics, result)
     if args.export:
         shipped = export(records, features, args.data_dir)

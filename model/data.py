@@ -12,7 +12,9 @@ Subjects (the unit of the split; never a recording or a window):
   so one person may still fall on both sides: set e's figures stay somewhat optimistic.
   The 72 recordings absent from the appendix are one subject each;
 * training-c, -f (and records missing from the appendix): one record = one subject,
-  an assumption, since the appendix gives no subject ids there.
+  an assumption, since the appendix gives no subject ids there;
+* an extra set (``--extra-set NAME=DIR``, another stethoscope's recordings in the same
+  layout): its ``SUBJECTS.csv`` (``NAME,SUBJECT``), else one record = one subject.
 
 numpy only (plus soundfile for reading the training FLACs); no torch here.
 
@@ -47,7 +49,7 @@ class Record:
     """One recording of the challenge data.
 
     Attributes:
-        set_name: ``a`` to ``f``.
+        set_name: ``a`` to ``f``, or an extra set's name.
         name: challenge record name, e.g. ``a0001``.
         label: 1 abnormal, 0 normal.
         subject: subject key, unique across sets (``a:C45``).
@@ -184,6 +186,79 @@ def index_dataset(data_dir: Path = DEFAULT_DATA_DIR, sets: tuple[str, ...] = SET
     return sorted(records, key=lambda r: (r.set_name, r.name))
 
 
+EXTRA_SET_NAME = re.compile(r"[a-z][a-z0-9_]{1,31}")
+
+
+def parse_extra_sets(items: list[str]) -> dict[str, Path]:
+    """``NAME=DIR`` options -> {name: folder}.
+
+    Raises:
+        SystemExit: a name that is not lower-case letters, digits and ``_`` (2-32
+            characters), that names a PhysioNet set, or is given twice.
+    """
+    out: dict[str, Path] = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not EXTRA_SET_NAME.fullmatch(name) or name in SETS or name in out:
+            raise SystemExit(
+                f"--extra-set {item!r}: want NAME=DIR with a new lower-case NAME "
+                "(2-32 letters, digits or _)"
+            )
+        out[name] = Path(folder)
+    return out
+
+
+def index_extra_set(name: str, folder: Path) -> list[Record]:
+    """Records of a labelled heart-sound set from another source, in the PhysioNet layout.
+
+    ``REFERENCE.csv`` (``NAME,1|-1``) and the audio (``NAME.wav`` or ``.flac``, any rate:
+    :func:`read_training_audio` resamples) in ``folder``; ``SUBJECTS.csv``
+    (``NAME,SUBJECT``) groups recordings of one person, else each is its own subject.
+
+    Args:
+        name: the set's name (its key in reports, e.g. ``bmdhs``).
+        folder: where its files are.
+
+    Returns:
+        Records sorted by name.
+
+    Raises:
+        FileNotFoundError: if ``REFERENCE.csv`` or an audio file is missing.
+    """
+    subjects: dict[str, str] = {}
+    subjects_file = folder / "SUBJECTS.csv"
+    if subjects_file.is_file():
+        with subjects_file.open(newline="") as fh:
+            subjects = {row[0].strip(): row[1].strip() for row in csv.reader(fh) if row}
+    records = [
+        Record(
+            set_name=name,
+            name=record,
+            label=label,
+            subject=f"{name}:{subjects.get(record, record)}",
+            path=find_audio(folder, record),
+        )
+        for record, label in read_reference(folder)
+    ]
+    return sorted(records, key=lambda r: r.name)
+
+
+def index_records(data_dir: Path, extra_sets: dict[str, Path]) -> list[Record]:
+    """PhysioNet 2016's six sets, then each extra set (see :func:`index_extra_set`).
+
+    Raises:
+        SystemExit: if a record name occurs twice (names key the splits and caches).
+    """
+    records = index_dataset(data_dir)
+    for name, folder in extra_sets.items():
+        records += index_extra_set(name, folder)
+    names = [r.name for r in records]
+    if len(set(names)) != len(names):  # splits, caches and scores are keyed by name
+        clash = sorted({n for n in names if names.count(n) > 1})[:3]
+        raise SystemExit(f"--extra-set: record names also used elsewhere: {', '.join(clash)}")
+    return records
+
+
 def split_by_subject(
     records: list[Record],
     *,
@@ -232,26 +307,25 @@ def split_by_subject(
 
 
 def read_training_audio(path: Path) -> npt.NDArray[np.float32]:
-    """Read a training recording as float32 mono at its native rate (2 kHz here).
+    """Read a training recording as float32 mono at 2 kHz.
 
     The device reads through ``signals.audio.load_audio``; the challenge FLACs are already
-    2 kHz mono 16-bit, so both yield the same samples (scaled to [-1, 1]).
+    2 kHz mono 16-bit, so both yield the same samples (scaled to [-1, 1]). Recordings of
+    extra sets at other rates go through the device's own resampler.
 
     Args:
         path: FLAC or WAV file.
 
     Returns:
-        Samples.
-
-    Raises:
-        ValueError: if the file is not at 2000 Hz.
+        Samples at :data:`signals.audio.WORKING_RATE`.
     """
     import soundfile as sf  # local: only training reads files this way
 
+    from signals.audio import WORKING_RATE, resample
+
     data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    if rate != 2000:
-        raise ValueError(f"{path}: expected 2000 Hz, got {rate}")
-    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32)
+    mono = np.ascontiguousarray(data.mean(axis=1), dtype=np.float32)
+    return resample(mono, int(rate), WORKING_RATE)
 
 
 @dataclass

@@ -33,8 +33,9 @@ from model.data import (
     SETS,
     FeatureCache,
     Record,
-    index_dataset,
+    index_records,
     load_features,
+    parse_extra_sets,
     read_training_audio,
     split_by_subject,
 )
@@ -53,6 +54,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     p.add_argument("--out", type=Path, default=Path("model/runs/main"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the subject split (default: --seed); fix it to train an ensemble's "
+        "members, each with its own --seed, on one split",
+    )
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs")
     p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -71,11 +79,20 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="chance that a training window is passed through model.augment",
     )
     p.add_argument(
+        "--extra-set",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also train (and validate) on another labelled set in the PhysioNet layout: "
+        "REFERENCE.csv, audio at any rate, optional SUBJECTS.csv (repeatable)",
+    )
+    p.add_argument(
         "--holdout-set",
         action="append",
         default=[],
-        choices=SETS,
-        help="leave this set out of train/val and test on all of it (repeatable)",
+        metavar="SET",
+        help=f"leave this set ({', '.join(SETS)} or an extra set's NAME) out of train/val "
+        "and test on all of it (repeatable)",
     )
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--val-fraction", type=float, default=0.15)
@@ -231,6 +248,7 @@ def sample_training_windows(
     centres = params.frame_centres()
     labels = np.empty(n_windows, dtype=np.float32)
     set_ids = np.empty(n_windows, dtype=np.int64)
+    set_names = sorted({name for name, _ in keys})
     for k, stratum in enumerate(rng.choice(len(keys), size=n_windows, p=p)):
         key = keys[int(stratum)]
         record = int(rng.choice(strata[key]))
@@ -249,7 +267,7 @@ def sample_training_windows(
             states = states_at(segmentations[record], positions, params.sample_rate)
         feats[k] = window_features(window, params, states)
         labels[k] = key[1]
-        set_ids[k] = SETS.index(key[0])
+        set_ids[k] = set_names.index(key[0])
     return feats, labels, set_ids
 
 
@@ -348,10 +366,15 @@ def main(argv: list[str]) -> int:
     rng = np.random.default_rng(args.seed)
     params: FeatureParams = feature_params(args.feature)
 
-    records = index_dataset(args.data_dir)
+    extra_sets = parse_extra_sets(args.extra_set)
+    records = index_records(args.data_dir, extra_sets)
+    all_sets = sorted({rec.set_name for rec in records})
+    for name in args.holdout_set:
+        if name not in all_sets:
+            raise SystemExit(f"--holdout-set {name}: no such set (known: {', '.join(all_sets)})")
     split = split_by_subject(
         records,
-        seed=args.seed,
+        seed=args.seed if args.split_seed is None else args.split_seed,
         test_fraction=args.test_fraction,
         val_fraction=args.val_fraction,
         holdout_sets=tuple(args.holdout_set),
@@ -372,7 +395,8 @@ def main(argv: list[str]) -> int:
 
     net = build_net(args.arch, params.n_channels)
     n_params = count_parameters(net)
-    adversary = SetAdversary(2 * net.widths[-1], len(SETS), args.adversary_weight)
+    n_train_sets = len({key[0] for key in probabilities})
+    adversary = SetAdversary(2 * net.widths[-1], n_train_sets, args.adversary_weight)
     trained = list(net.parameters()) + (
         list(adversary.parameters()) if args.adversary_weight > 0 else []
     )
@@ -471,7 +495,9 @@ def main(argv: list[str]) -> int:
     test_labels = [records[i].label for i in test_idx]
     report: dict[str, Any] = {
         "seed": args.seed,
+        "split_seed": args.seed if args.split_seed is None else args.split_seed,
         "holdout_sets": args.holdout_set,
+        "extra_sets": {name: str(folder) for name, folder in extra_sets.items()},
         "params": n_params,
         "best_epoch": best["epoch"],
         "epochs_run": len(history),

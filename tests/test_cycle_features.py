@@ -94,3 +94,9 @@ def test_the_shipped_score_is_the_fusion_of_cnn_and_cycle_model(recording: np.nd
     assert shipped.score_recording(recording, WORKING_RATE) == pytest.approx(fuse(p_cnn, p_cycle))
     with pytest.raises(ValueError, match="no fused threshold"):
         AbnormalityScorer(_shipped(shipped.model_name), config, cycle={"fused_thresholds": {}})
+
+
+def test_an_ensemble_is_the_mean_logit_of_its_members() -> None:
+    assert fuse(0.3) == pytest.approx(0.3)
+    assert fuse(0.2, 0.5, 0.8) == pytest.approx(0.5)
+    assert fuse(0.9, 0.9, 0.6) > fuse(0.9, 0.6)

@@ -149,3 +149,42 @@ def test_holdout_set_goes_entirely_to_test() -> None:
     split = split_by_subject(recs, seed=0, holdout_sets=("a",))
     assert all(split[r.name] == "test" for r in recs if r.set_name == "a")
     assert {split[r.name] for r in recs if r.set_name == "e"} >= {"train", "val"}
+
+
+def test_s1_reference_needs_states_and_falls_back_without_s1() -> None:
+    params = FeatureParams(s1_reference=True)
+    assert params.needs_states and params.n_channels == params.n_mels
+    with pytest.raises(ValueError, match="heart-sound states"):
+        window_features(_noise(WIN), params)
+    no_s1 = np.full(params.n_frames, 1)  # all systole: each band's own mean instead
+    by_band = window_features(_noise(WIN), FeatureParams(per_band=True))
+    assert np.allclose(window_features(_noise(WIN), params, no_s1), by_band, atol=1e-5)
+
+
+def test_an_extra_set_is_indexed_grouped_and_resampled(tmp_path: Path) -> None:
+    """Another source's recordings in the PhysioNet layout: REFERENCE.csv, any rate,
+    SUBJECTS.csv grouping a person's recordings (else one recording, one subject)."""
+    import soundfile as sf
+
+    from device import SAMPLES_DIR
+    from model.data import index_extra_set, parse_extra_sets, read_training_audio
+    from signals.audio import load_audio, resample
+
+    x = load_audio(SAMPLES_DIR / "a0386.wav")
+    at_4k = resample(x, RATE, 4000)
+    for name in ("p1_mit", "p1_aor", "p2_mit"):
+        sf.write(tmp_path / f"{name}.wav", at_4k, 4000, subtype="PCM_16")
+    (tmp_path / "REFERENCE.csv").write_text("p1_mit,1\np1_aor,1\np2_mit,-1\n")
+    (tmp_path / "SUBJECTS.csv").write_text("p1_mit,patient1\np1_aor,patient1\n")
+    records = index_extra_set("clinic", tmp_path)
+    assert [(r.name, r.label, r.subject) for r in records] == [
+        ("p1_aor", 1, "clinic:patient1"),
+        ("p1_mit", 1, "clinic:patient1"),
+        ("p2_mit", 0, "clinic:p2_mit"),
+    ]
+    back = read_training_audio(records[0].path)  # 2 kHz, as the device resamples
+    assert abs(back.size - x.size) <= 2
+    assert parse_extra_sets([f"clinic={tmp_path}"]) == {"clinic": tmp_path}
+    for bad in ("clinic", "a=/x", "Clinic=/x", f"clinic={tmp_path},clinic={tmp_path}"):
+        with pytest.raises(SystemExit, match="NAME=DIR"):
+            parse_extra_sets(bad.split(","))
