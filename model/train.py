@@ -366,6 +366,7 @@ def main(argv: list[str]) -> int:
     rng = np.random.default_rng(args.seed)
     params: FeatureParams = feature_params(args.feature)
 
+    split_seed = args.seed if args.split_seed is None else args.split_seed
     extra_sets = parse_extra_sets(args.extra_set)
     records = index_records(args.data_dir, extra_sets)
     all_sets = sorted({rec.set_name for rec in records})
@@ -374,7 +375,7 @@ def main(argv: list[str]) -> int:
             raise SystemExit(f"--holdout-set {name}: no such set (known: {', '.join(all_sets)})")
     split = split_by_subject(
         records,
-        seed=args.seed if args.split_seed is None else args.split_seed,
+        seed=split_seed,
         test_fraction=args.test_fraction,
         val_fraction=args.val_fraction,
         holdout_sets=tuple(args.holdout_set),
@@ -495,7 +496,7 @@ def main(argv: list[str]) -> int:
     test_labels = [records[i].label for i in test_idx]
     report: dict[str, Any] = {
         "seed": args.seed,
-        "split_seed": args.seed if args.split_seed is None else args.split_seed,
+        "split_seed": split_seed,
         "holdout_sets": args.holdout_set,
         "extra_sets": {name: str(folder) for name, folder in extra_sets.items()},
         "params": n_params,

@@ -47,10 +47,11 @@ class FeatureParams:
             systole, S2, diastole) from :mod:`signals.segmentation`, aligned to the frames,
             so the CNN knows where systole and diastole are (murmurs live there).
         s1_reference: subtract from each band its mean over the window's S1 frames (from
-            the segmenter) instead of the window's mean: a stethoscope acts as one filter
-            on every frame, so in log-mel it is a per-band offset that referencing to S1
-            cancels, while a murmur still shows as systole or diastole loud against S1
-            (the CNN's analogue of :mod:`signals.cycle_features`' state ratios).
+            the segmenter) instead of the window's mean, meant as the CNN's analogue of
+            :mod:`signals.cycle_features`' state ratios (a stethoscope's filter is a
+            per-band offset of the log-mel; a murmur is systole or diastole loud against
+            S1). An ablation: it was no more invariant in practice and did not generalise
+            better across sets (docs/model.md, 2026-12-03); off by default.
     """
 
     sample_rate: int = 2000
@@ -194,10 +195,9 @@ def window_features(
     Steps: remove the mean, scale to unit RMS (gain of stethoscopes differs by set),
     frame (40 ms Hann, 20 ms hop, no padding), power spectrum, mel (25-400 Hz),
     ``log(mel + log_floor)``, then subtract each band's mean over the window
-    (``per_band``), or its mean over the S1 frames (``s1_reference``), else the window's
-    mean, and divide by the standard deviation, so the
-    CNN sees how each band changes through the cardiac cycle, not the transducer's
-    colour or loudness.
+    (``per_band``) or over its S1 frames (``s1_reference``), else the window's mean, and
+    divide by the standard deviation, so the CNN sees how each band changes through the
+    cardiac cycle, not the transducer's colour or loudness.
 
     Args:
         window: exactly ``params.window_samples`` samples at ``params.sample_rate``.
@@ -251,16 +251,18 @@ def window_features(
 MIN_S1_FRAMES = 3  # about one S1 (60 ms of 20 ms frames); fewer: the window's own mean
 
 
-def _s1_reference(logmel: npt.NDArray[np.float64], states: npt.NDArray[np.int64]) -> Any:
+def _s1_reference(
+    logmel: npt.NDArray[np.float64], states: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
     """Each band's mean over the S1 frames, shape ``(n_mels, 1)``.
 
     A window whose segmentation found almost no S1 (noise, a failed segmentation) falls
     back to each band's mean over the whole window, which still removes the filter.
     """
     s1 = states == 0
-    if int(s1.sum()) < MIN_S1_FRAMES:
-        return logmel.mean(axis=1, keepdims=True)
-    return logmel[:, s1].mean(axis=1, keepdims=True)
+    frames = logmel[:, s1] if int(s1.sum()) >= MIN_S1_FRAMES else logmel
+    reference: npt.NDArray[np.float64] = frames.mean(axis=1, keepdims=True)
+    return reference
 
 
 def window_starts(n_samples: int, params: FeatureParams = DEFAULT_PARAMS) -> list[int]:
