@@ -142,6 +142,9 @@ def test_change_range_takes_effect(page: Page, dashboard: str, world: World) -> 
     sign_in(page, dashboard)
     patient_row(page, "Barbara Liskov").get_by_role("link", name="Edit range").click()
     expect(page.get_by_role("heading", name="Healthy range of Barbara Liskov")).to_be_visible()
+    # the physician is told what the score can and cannot hear (docs/model.md)
+    expect(page.locator("#threshold-hint")).to_contain_text("murmurs of valve disease")
+    expect(page.locator("#threshold-hint")).to_contain_text("not detect coronary artery disease")
 
     page.get_by_label("Lowest healthy rate (bpm)").fill("fast")
     page.get_by_label("Highest healthy rate (bpm)").fill("400")
