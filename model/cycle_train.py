@@ -35,11 +35,12 @@ from model.data import (
     DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
     Record,
+    diagnoses,
     index_records,
     parse_extra_sets,
     read_training_audio,
 )
-from model.evaluate import best_macro_threshold, binary_metrics, merge_metrics
+from model.evaluate import auc_score, best_macro_threshold, binary_metrics, merge_metrics
 from signals import cycle_features
 from signals.cycle_model import CycleModel, fuse
 
@@ -142,8 +143,46 @@ def ensemble_scores(run_dirs: list[Path]) -> tuple[dict[str, float], float | Non
     return {name: fuse(*(run[name] for run in per_run)) for name in per_run[0]}, None
 
 
+MIN_PER_DIAGNOSIS = 5  # fewer recordings of one diagnosis give no meaningful AUC
+
+
+def by_diagnosis(
+    names: list[str], labels: list[int], scores: list[float], diagnosis_of: dict[str, str]
+) -> dict[str, dict[str, float]]:
+    """AUC of each abnormal diagnosis against the same recordings' normal ones.
+
+    Args:
+        names: record names of one held-out set.
+        labels: their labels (1 abnormal).
+        scores: their scores.
+        diagnosis_of: record name -> diagnosis (PhysioNet's appendix).
+
+    Returns:
+        ``{diagnosis: {"n": count, "auc": AUC}}`` for diagnoses with at least
+        :data:`MIN_PER_DIAGNOSIS` abnormal recordings (empty without normal ones).
+    """
+    normal = [s for s, y in zip(scores, labels, strict=True) if y == 0]
+    groups: dict[str, list[float]] = {}
+    for name, label, score in zip(names, labels, scores, strict=True):
+        if label == 1 and name in diagnosis_of:
+            groups.setdefault(diagnosis_of[name], []).append(score)
+    if not normal:
+        return {}
+    return {
+        diagnosis: {
+            "n": len(abnormal),
+            "auc": auc_score([1] * len(abnormal) + [0] * len(normal), abnormal + normal),
+        }
+        for diagnosis, abnormal in sorted(groups.items())
+        if len(abnormal) >= MIN_PER_DIAGNOSIS
+    }
+
+
 def loso_fusion(
-    run_dirs: list[Path], records: list[Record], features: FloatArray
+    run_dirs: list[Path],
+    records: list[Record],
+    features: FloatArray,
+    diagnosis_of: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """CNN, regression and fusion on each run's held-out set (thresholds from validation).
 
@@ -151,7 +190,8 @@ def loso_fusion(
     ensemble: their logits are averaged before the fusion, as two shipped nets would be.
 
     Returns:
-        ``{set: {"n", "n_abnormal", "runs", "cnn"|"cycle"|"fused": metrics}, ...,
+        ``{set: {"n", "n_abnormal", "runs", "cnn"|"cycle"|"fused": metrics (with
+        ``by_diagnosis`` where ``diagnosis_of`` names the set's records)}, ...,
         "mean_macc_<score>": mean over the held-out sets}`` (as stored in metrics.json).
     """
     index = {r.name: i for i, r in enumerate(records)}
@@ -185,6 +225,14 @@ def loso_fusion(
             else:
                 threshold, _ = best_macro_threshold(val_labels, scores["val"][name], val_sets)
             result[name] = _metrics(test_labels, scores["test"][name], threshold)
+            diagnosed = by_diagnosis(
+                [records[i].name for i in rows["test"]],
+                test_labels,
+                scores["test"][name],
+                diagnosis_of or {},
+            )
+            if diagnosed:
+                result[name]["by_diagnosis"] = diagnosed
         per_holdout[holdout] = result
     out: dict[str, Any] = dict(per_holdout)
     for name in SCORES:
@@ -265,13 +313,18 @@ def main(argv: list[str]) -> int:
     records = index_records(args.data_dir, extra_sets)
     features = load_cycle_features(records, args.cache_dir)
     if args.loso:
-        result = loso_fusion(args.loso, records, features)
+        result = loso_fusion(args.loso, records, features, diagnoses(args.data_dir))
         held_out = {k: v for k, v in result.items() if not k.startswith("mean_macc_")}
         for holdout, row in held_out.items():
             cells = "  ".join(
                 f"{name} AUC {row[name]['auc']:.3f} MAcc {row[name]['macc']:.3f}" for name in SCORES
             )
             print(f"holdout {holdout} (n={row['n']}): {cells}")
+            for diagnosis, fused in row["fused"].get("by_diagnosis", {}).items():
+                cells = "  ".join(
+                    f"{name} {row[name]['by_diagnosis'][diagnosis]['auc']:.3f}" for name in SCORES
+                )
+                print(f"  {diagnosis} (n={fused['n']}) AUC against normal: {cells}")
         print("mean MAcc: " + "  ".join(f"{n} {result[f'mean_macc_{n}']:.3f}" for n in SCORES))
         if args.save_metrics:
             result["argv"] = ["hrmon", "train", "cycle", *argv]

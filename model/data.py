@@ -131,6 +131,21 @@ def _appendix(data_dir: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+def diagnoses(data_dir: Path = DEFAULT_DATA_DIR) -> dict[str, str]:
+    """Record name -> the appendix's ``Diagnosis`` (``MVP``, ``CAD``, ``Normal``, ...).
+
+    Empty if the appendix is missing. Labels of an extra set have none.
+    """
+    path = data_dir / "physionet2016" / "annotations" / "Online_Appendix_training_set.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="latin-1") as fh:
+        return {
+            row["Challenge record name"].strip(): row["Diagnosis"].strip()
+            for row in csv.DictReader(fh)
+        }
+
+
 def subject_of(set_name: str, name: str, original: str, subject_id: str) -> str:
     """Subject key of a record (see the module docstring for the rules).
 

@@ -148,6 +148,23 @@ def test_macro_macc_weighs_each_set_once() -> None:
     thr, best = best_macro_threshold(labels, scores, sets)
     assert macro_macc(labels, scores, sets, thr) == pytest.approx(best)
     assert best >= 0.5
+    # an extra set (another stethoscope trained with) counts like a, b, d, e, f
+    two = macro_macc([*labels, 1, 0], [*scores, 0.1, 0.9], [*sets, "bmdhs", "bmdhs"], 0.5)
+    assert two == pytest.approx((1.0 + 0.0 + 0.0) / 3)
+
+
+def test_auc_by_diagnosis_against_the_same_sets_normals() -> None:
+    from model.cycle_train import by_diagnosis
+
+    names = [f"r{i}" for i in range(12)]
+    labels = [1] * 6 + [1] + [0] * 5
+    scores = [0.9, 0.8, 0.7, 0.6, 0.55, 0.95, 0.2, 0.1, 0.3, 0.4, 0.5, 0.65]
+    diagnosis_of = {f"r{i}": "MVP" for i in range(6)} | {"r6": "AD"}
+    out = by_diagnosis(names, labels, scores, diagnosis_of)
+    assert list(out) == ["MVP"]  # AD has one recording: below the minimum, left out
+    assert out["MVP"]["n"] == 6
+    assert out["MVP"]["auc"] == pytest.approx(28 / 30)  # 0.6 and 0.55 rank below 0.65
+    assert by_diagnosis(names[:6], labels[:6], scores[:6], diagnosis_of) == {}  # no normals
 
 
 def test_roc_points_end_at_the_corners_and_match_auc() -> None:
