@@ -18,8 +18,8 @@ Subjects (the unit of the split; never a recording or a window):
 
 numpy only (plus soundfile for reading the training FLACs); no torch here.
 
-About 320 lines: dataset indexing, subject grouping, splits and the feature cache: the
-data contract of training and evaluation.
+About 410 lines: dataset indexing (PhysioNet and extra sets), subject grouping, splits
+and the feature cache: the data contract of training and evaluation.
 """
 
 from __future__ import annotations

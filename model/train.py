@@ -8,7 +8,7 @@ Writes into ``--out`` (default ``model/runs/main``, gitignored): ``checkpoint.pt
 ``split.json`` (record -> train/val/test), ``report.json`` (validation threshold,
 per-set metrics of the torch model on the test part, parameter count, history).
 
-About 500 lines: sampling, augmentation hooks, the loop, early stopping, the threshold
+About 550 lines: sampling, augmentation hooks, the loop, early stopping, the threshold
 rule and the CLI of one training run belong together; the pieces other code reuses
 (features, nets, metrics, data) live in their own modules.
 """
