@@ -188,3 +188,17 @@ def test_an_extra_set_is_indexed_grouped_and_resampled(tmp_path: Path) -> None:
     for bad in ("clinic", "a=/x", "Clinic=/x", f"clinic={tmp_path},clinic={tmp_path}"):
         with pytest.raises(SystemExit, match="NAME=DIR"):
             parse_extra_sets(bad.split(","))
+
+
+def test_training_refuses_an_unknown_held_out_set_by_name(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Before any feature is computed: the set's name and the known ones, no traceback."""
+    from model.train import main
+
+    with pytest.raises(
+        SystemExit, match=r"--holdout-set zz: no such set \(known: a, b, c, d, e, f\)"
+    ):
+        main(["--data-dir", str(shared_data), "--holdout-set", "zz", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="want NAME=DIR"):
+        main(["--data-dir", str(shared_data), "--extra-set", "b=/x", "--out", str(tmp_path)])
