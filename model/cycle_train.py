@@ -217,6 +217,7 @@ def loso_fusion(
         val_labels = [records[i].label for i in rows["val"]]
         val_sets = [records[i].set_name for i in rows["val"]]
         test_labels = [records[i].label for i in rows["test"]]
+        test_names = [records[i].name for i in rows["test"]]
         result: dict[str, Any] = {
             "n": len(test_labels),
             "n_abnormal": int(sum(test_labels)),
@@ -229,10 +230,7 @@ def loso_fusion(
                 threshold, _ = best_macro_threshold(val_labels, scores["val"][name], val_sets)
             result[name] = _metrics(test_labels, scores["test"][name], threshold)
             diagnosed = by_diagnosis(
-                [records[i].name for i in rows["test"]],
-                test_labels,
-                scores["test"][name],
-                diagnosis_of or {},
+                test_names, test_labels, scores["test"][name], diagnosis_of or {}
             )
             if diagnosed:
                 result[name]["by_diagnosis"] = diagnosed

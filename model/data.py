@@ -108,42 +108,43 @@ def find_audio(directory: Path, name: str) -> Path:
     raise FileNotFoundError(f"no {name}.wav or {name}.flac in {directory}")
 
 
+def _appendix_rows(data_dir: Path) -> list[dict[str, str]]:
+    """The online appendix's rows (one per record), or none if the file is missing."""
+    path = data_dir / "physionet2016" / "annotations" / "Online_Appendix_training_set.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="latin-1") as fh:
+        return list(csv.DictReader(fh))
+
+
 def _appendix(data_dir: Path) -> dict[str, tuple[str, str]]:
     """Record name -> (original record name, subject id) from the online appendix.
 
     The subject id is the ``Subject ID`` column (training-b) or, where that is empty, the
     ``# Raw record`` column (training-e) prefixed ``raw``.
     """
-    path = data_dir / "physionet2016" / "annotations" / "Online_Appendix_training_set.csv"
     out: dict[str, tuple[str, str]] = {}
-    if not path.is_file():
-        return out
-    with path.open(newline="", encoding="latin-1") as fh:
-        for row in csv.DictReader(fh):
-            subject_id = row["Subject ID"].strip()
-            raw_record = row.get("# Raw record", "").strip()
-            if not subject_id and raw_record:
-                subject_id = f"raw{raw_record}"
-            out[row["Challenge record name"].strip()] = (
-                row["Original record name"].strip(),
-                subject_id,
-            )
+    for row in _appendix_rows(data_dir):
+        subject_id = row["Subject ID"].strip()
+        raw_record = row.get("# Raw record", "").strip()
+        if not subject_id and raw_record:
+            subject_id = f"raw{raw_record}"
+        out[row["Challenge record name"].strip()] = (
+            row["Original record name"].strip(),
+            subject_id,
+        )
     return out
 
 
 def diagnoses(data_dir: Path = DEFAULT_DATA_DIR) -> dict[str, str]:
     """Record name -> the appendix's ``Diagnosis`` (``MVP``, ``CAD``, ``Normal``, ...).
 
-    Empty if the appendix is missing. Labels of an extra set have none.
+    Empty if the appendix is missing. Records of an extra set have none.
     """
-    path = data_dir / "physionet2016" / "annotations" / "Online_Appendix_training_set.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="latin-1") as fh:
-        return {
-            row["Challenge record name"].strip(): row["Diagnosis"].strip()
-            for row in csv.DictReader(fh)
-        }
+    return {
+        row["Challenge record name"].strip(): row["Diagnosis"].strip()
+        for row in _appendix_rows(data_dir)
+    }
 
 
 def subject_of(set_name: str, name: str, original: str, subject_id: str) -> str:
