@@ -301,6 +301,10 @@ def roc_plots(
     return written
 
 
+MIN_CROP_S, MAX_CROP_S = 2.0, 3600.0
+"""``--crop`` bounds: the device scores nothing shorter than 2 s."""
+
+
 def main(argv: list[str]) -> int:
     """``hrmon eval model DIR``: score every recording of a PhysioNet-layout folder.
 
@@ -311,7 +315,8 @@ def main(argv: list[str]) -> int:
     recording the device would refuse (``AudioError``) is listed and left out.
 
     Args:
-        argv: ``DIR [--model PATH] [--split FILE --part test] [--json] [--save-metrics KEY]``.
+        argv: ``DIR [--model PATH] [--split FILE --part test] [--crop S] [--json]
+            [--save-metrics KEY]``.
 
     Returns:
         0 on success, 2 on a usage error or when nothing could be scored.
@@ -338,6 +343,14 @@ def main(argv: list[str]) -> int:
         help="JSON record -> part (e.g. model/split.json) to keep only --part",
     )
     p.add_argument("--part", default="test", help="part kept with --split (default: test)")
+    p.add_argument(
+        "--crop",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="score only the first SECONDS of each recording, as a short recording would "
+        "be (at least 2, the device's floor)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument(
         "--save-metrics",
@@ -354,6 +367,8 @@ def main(argv: list[str]) -> int:
         help="write one ROC curve per set (and overall) as PNG into DIR",
     )
     args = p.parse_args(argv)
+    if args.crop is not None and not MIN_CROP_S <= args.crop <= MAX_CROP_S:
+        p.error(f"--crop: between {MIN_CROP_S:g} and {MAX_CROP_S:g} seconds")
 
     from model.data import find_audio, read_reference
 
@@ -381,18 +396,21 @@ def main(argv: list[str]) -> int:
                 continue
             try:
                 signal = load_audio(find_audio(d, name))
+                if args.crop is not None:  # the device checks what it scores: so here
+                    signal = signal[: round(args.crop * WORKING_RATE)]
+                score = scorer.score_recording(signal, WORKING_RATE)
             except (AudioError, FileNotFoundError) as exc:
                 refused.append(f"{d.name}/{name}: {exc}")
                 continue
             labels.append(label)
-            scores.append(scorer.score_recording(signal, WORKING_RATE))
+            scores.append(score)
             sets.append(d.name)
     if not labels:
         print("error: no recording could be scored", file=sys.stderr)
         return 2
     y, s = np.asarray(labels), np.asarray(scores)
     result: dict[str, Any] = binary_metrics(y, s, threshold)
-    result.update(model=scorer.model_name, refused=len(refused))
+    result.update(model=scorer.model_name, refused=len(refused), crop_s=args.crop)
     keys = [set_key(name) for name in sets]
     per_set: dict[str, dict[str, Any]] = {}
     for key in sorted(set(keys)):
