@@ -116,7 +116,9 @@ def reading_body(keys: BenchKeys, plain: pl.Plain, noise: NoisePool) -> dict[str
         "taken_at": datetime.now(UTC).isoformat(),
         **{
             field: encode_ciphertext(pk, encrypt(pk, value, noise.take()))
-            for field, value in zip(("heart_rate", "score", "irregularity"), plain, strict=True)
+            for field, value in zip(
+                ("heart_rate", "score", "irregularity", "rate_missing"), plain, strict=True
+            )
         },
     }
 
@@ -142,7 +144,7 @@ def measure_e2e(keys: BenchKeys, readings: int, mode: ModeName = "baseline") -> 
                 listener = ServerAClient(url, physician.token)
                 device = ServerAClient(url, patient.device_token)
                 device_noise = NoisePool(pk, 0)
-                device_noise.fill(3 * (readings + 1))
+                device_noise.fill(4 * (readings + 1))
                 arrivals: queue.Queue[tuple[str, str | None, float]] = queue.Queue()
                 ready = threading.Event()
                 thread = threading.Thread(

@@ -131,7 +131,7 @@ def measure_ingest(keys: BenchKeys, devices: int, per_device: int) -> IngestResu
                 tokens.append(patient.device_token)
                 patients.append(patient.patient_id)
             noise = NoisePool(keys.pk, 0)
-            noise.fill(3 * devices * per_device)  # the devices encrypted beforehand
+            noise.fill(4 * devices * per_device)  # the devices encrypted beforehand
             plain = pl.sample_readings(devices * per_device)
             bodies = [
                 [reading_body(keys, p, noise) for p in plain[d::devices]] for d in range(devices)

@@ -46,10 +46,11 @@ def register(mode: ComparisonMode) -> ComparisonMode:
 
 
 def distances(reading: pl.Plain) -> tuple[int, int, int, int]:
-    """d1 = lo - hr - 1, d2 = hr - hi - 1, d3 = s - tau, d4 = q - rho, in packing order."""
-    hr, score, irregularity = reading
+    """d1 = lo - (hr + K m) - 1, d2 = hr - hi - 1, d3 = s - tau, d4 = q - rho, in packing
+    order."""
+    hr, score, irregularity, rate_missing = reading
     return (
-        pl.LOW - hr - 1,
+        pl.LOW - (hr + DEFAULT_PARAMS.rate_missing_shift * rate_missing) - 1,
         hr - pl.HIGH - 1,
         score - pl.THRESHOLD,
         irregularity - pl.IRREGULARITY_THRESHOLD,

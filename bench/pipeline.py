@@ -32,18 +32,20 @@ LOW, HIGH, THRESHOLD, IRREGULARITY_THRESHOLD = 600, 1000, 5000, 1500
 """The patient's healthy range 60.0-100.0 bpm, CNN threshold p >= 0.5 and irregularity
 threshold q >= 0.15."""
 
-NOISE_PER_READING = {"a_system": 1, "a_physician": 8, "b_physician": 1, "device": 3}
+NOISE_PER_READING = {"a_system": 1, "a_physician": 8, "b_physician": 1, "device": 4}
 """r^N values one reading uses: A's pack re-randomisation (shared by a pack, counted per
 reading as an upper bound), A's 8 answer-table entries, B's re-randomised answer, and the
-device's three encryptions."""
+device's four encryptions."""
 
 
 class Plain(NamedTuple):
-    """One reading in the clear: tenths of a bpm, score x 10^4, irregularity x 10^4."""
+    """One reading in the clear: tenths of a bpm, score x 10^4, irregularity x 10^4, and
+    1 when the device found no heart rate (then hr = 0)."""
 
     hr: int
     score: int
     irregularity: int
+    rate_missing: int = 0
 
 
 @dataclass
@@ -91,19 +93,22 @@ class Workload:
 
 def sample_readings(count: int) -> list[Plain]:
     """Readings spread over normal and abnormal values (30-200 bpm, any score, any
-    irregularity)."""
-    return [
-        Plain(300 + secrets.randbelow(1701), secrets.randbelow(10_001), secrets.randbelow(10_001))
-        for _ in range(count)
-    ]
+    irregularity), one in ten without a heart rate (the work is the same)."""
+    readings = []
+    for _ in range(count):
+        rate_missing = int(secrets.randbelow(10) == 0)
+        hr = 0 if rate_missing else 300 + secrets.randbelow(1701)
+        readings.append(
+            Plain(hr, secrets.randbelow(10_001), secrets.randbelow(10_001), rate_missing)
+        )
+    return readings
 
 
 def expected_bit(reading: Plain) -> int:
     """The bit the physician must read for this reading."""
-    hr, score, irregularity = reading
-    return int(
-        hr < LOW or hr > HIGH or score >= THRESHOLD or irregularity >= IRREGULARITY_THRESHOLD
-    )
+    hr, score, irregularity, rate_missing = reading
+    out_of_range = not rate_missing and not LOW <= hr <= HIGH
+    return int(out_of_range or score >= THRESHOLD or irregularity >= IRREGULARITY_THRESHOLD)
 
 
 def plain_bounds(pk: PublicKey) -> cmp.EncryptedBounds:

@@ -143,7 +143,7 @@ def _run(keys: BenchKeys, workers: int, patients: int, readings: int, tmp: Path)
             ids.append(patient.patient_id)
         physician.close()
         noise = NoisePool(keys.pk, 0)
-        noise.fill(3 * readings)  # the devices encrypted beforehand
+        noise.fill(4 * readings)  # the devices encrypted beforehand
         news = []
         for n, plain in enumerate(pl.sample_readings(readings)):
             body = reading_body(keys, plain, noise)
@@ -156,6 +156,7 @@ def _run(keys: BenchKeys, workers: int, patients: int, readings: int, tmp: Path)
                     heart_rate=body["heart_rate"],
                     score=body["score"],
                     irregularity=body["irregularity"],
+                    rate_missing=body["rate_missing"],
                 )
             )
         sessions = {s.process.pid for s in (*bs, api, *comparing) if s.process is not None}

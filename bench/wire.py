@@ -83,6 +83,7 @@ def measure_wire(keys: BenchKeys) -> list[WireRow]:
         heart_rate=encode_ciphertext(pk, encrypt(pk, 724)),
         score=encode_ciphertext(pk, encrypt(pk, 1234)),
         irregularity=encode_ciphertext(pk, encrypt(pk, 321)),
+        rate_missing=encode_ciphertext(pk, encrypt(pk, 0)),
     )
     accepted = msg.ReadingAccepted(reading_id=reading_id)
     result = msg.ResultOut(

@@ -20,15 +20,19 @@ from protocol.paillier import encrypt
 
 @dataclass(frozen=True)
 class EncodedReading:
-    """A reading in its integer encoding: tenths of a bpm, round(p * 10^4), round(q * 10^4).
+    """A reading in its integer encoding: tenths of a bpm, round(p * 10^4), round(q * 10^4),
+    and the rate-missing flag.
 
     ``irregularity`` is 0 when the rhythm was not judged (too few clean beats): such a
     reading can never be flagged for its rhythm, only for its rate and score.
+    ``rate_missing`` is 1 when no heart rate was found (then ``heart_rate`` is 0): such a
+    reading is judged on its score and rhythm alone.
     """
 
     heart_rate: int
     score: int
     irregularity: int = 0
+    rate_missing: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,18 +47,20 @@ class EncodedRange:
 
 
 def encode_reading(
-    heart_rate_bpm: float, score: float, irregularity: float | None = None
+    heart_rate_bpm: float | None, score: float, irregularity: float | None = None
 ) -> EncodedReading:
-    """Encode and bound-check one reading; ``irregularity`` None: the rhythm was not judged.
+    """Encode and bound-check one reading; ``heart_rate_bpm`` None: no heart rate was
+    found (the range is then not checked); ``irregularity`` None: the rhythm was not judged.
 
     Raises:
         InputError: a value is not finite or outside its bound (named).
     """
     try:
         return EncodedReading(
-            encode_heart_rate(heart_rate_bpm),
+            0 if heart_rate_bpm is None else encode_heart_rate(heart_rate_bpm),
             encode_score(score),
             0 if irregularity is None else encode_irregularity(irregularity),
+            int(heart_rate_bpm is None),
         )
     except BoundError as exc:
         raise InputError(f"refused before encryption: {exc}") from None
@@ -98,8 +104,9 @@ def encrypt_reading(
     reading_id: uuid.UUID | None = None,
     taken_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The body of ``POST /v1/readings``: E(hr), E(s), E(q) under the system key, fresh
-    randomness.
+    """The body of ``POST /v1/readings``: E(hr), E(s), E(q), E(m) under the system key,
+    fresh randomness; E(m) always, so that server A cannot tell a reading without a heart
+    rate by its shape.
 
     Args:
         system: the pinned system public key.
@@ -114,6 +121,7 @@ def encrypt_reading(
         "heart_rate": _ciphertext(system, reading.heart_rate),
         "score": _ciphertext(system, reading.score),
         "irregularity": _ciphertext(system, reading.irregularity),
+        "rate_missing": _ciphertext(system, reading.rate_missing),
     }
 
 
@@ -132,11 +140,12 @@ def expected_result(reading: EncodedReading, bounds: EncodedRange) -> bool:
     """The bit the protocol must compute, in the clear: True when abnormal.
 
     For tests and the demo's contrast view only (no party holds both inputs):
-    ``hr < lo`` or ``hr > hi`` or ``s >= tau`` or ``q >= rho`` (d1 ... d4 >= 0).
+    ``hr < lo`` or ``hr > hi`` (both only when the rate was found) or ``s >= tau`` or
+    ``q >= rho`` (d1 ... d4 >= 0).
     """
+    rate_found = not reading.rate_missing
     return (
-        reading.heart_rate < bounds.low
-        or reading.heart_rate > bounds.high
+        (rate_found and not bounds.low <= reading.heart_rate <= bounds.high)
         or reading.score >= bounds.threshold
         or reading.irregularity >= bounds.irregularity_threshold
     )

@@ -3,7 +3,13 @@
 Glue only: audio loading (:mod:`signals.audio`), heart rate from heart sounds
 (:mod:`signals.heart_rate`), the ONNX model (:mod:`signals.scoring`), beat intervals and
 the irregularity index (:mod:`signals.rhythm`, :mod:`signals.cardiac_input` for ECG and
-PPG). Nothing here leaves the device; the device encrypts the three numbers afterwards.
+PPG). Nothing here leaves the device; the device encrypts the numbers afterwards.
+
+A heart-sound recording of 2-4 s is long enough for a score but too short for a heart
+rate: it is sent as a *score-only* reading (the rate-missing flag set; docs/design.md,
+"Readings without a heart rate"), judged on its score alone. A recording with no rate
+because it is too poor is not sent: the score of a noisy recording means nothing (white
+noise scores about 0.5).
 
 An ECG or PPG recording has no heart sounds, so it gets no abnormality score: it is
 judged on its rate and rhythm only, and the device sends the score as 0 ("no score",
@@ -62,10 +68,24 @@ class Analysis:
     kind: str = "heart_sound"
 
     @property
+    def score_only(self) -> bool:
+        """Sent without a heart rate: heart sounds with a score, too short for a rate
+        (under :data:`~signals.heart_rate.MIN_SECONDS`), not merely too poor for one."""
+        from signals.heart_rate import MIN_SECONDS
+
+        return (
+            self.kind == "heart_sound"
+            and self.bpm is None
+            and self.score is not None
+            and self.duration_s < MIN_SECONDS
+        )
+
+    @property
     def sendable(self) -> bool:
-        """Whether a reading goes out: usable, with a rate, and a score where one applies."""
+        """Whether a reading goes out: usable, with a rate, and a score where one applies;
+        or :attr:`score_only`."""
         has_score = self.score is not None or self.kind != "heart_sound"
-        return self.usable and self.bpm is not None and has_score
+        return (self.usable and self.bpm is not None and has_score) or self.score_only
 
 
 @functools.cache
@@ -153,8 +173,8 @@ def analyse_signal(
     # segmented once, for the rhythm and the score's cycle model
     states, irregularity, rhythm_note = _heart_sound_rhythm(signal, rate)
     # The score does not need a heart rate: a recording too short or too poor for one
-    # still gets its score here. It is shown on the device but not sent (see
-    # docs/model.md, "Short recordings"): a reading without a rate cannot be range-checked.
+    # still gets its score here. A short one is sent score-only (Analysis.score_only); a
+    # poor one's score is shown on the device but not sent.
     try:
         score: float | None = default_scorer().score_recording(signal, rate, states)
         score_note = ""

@@ -87,14 +87,18 @@ def reading_from(result: Analysis, heart_rate: float | None, score: float | None
     """
     bpm = heart_rate if heart_rate is not None else result.bpm
     probability = score if score is not None else result.score
+    if heart_rate is None and result.score_only and probability is not None:
+        # too short for a rate: judged on its score alone (never a stand-in rate)
+        return encode_reading(None, probability, result.irregularity)
     if heart_rate is None and not result.usable:
         if result.score is not None and result.bpm is None:
-            # Honest refusal: a score alone cannot be range-checked, and a stand-in rate
-            # would decide the range test with a made-up number.
+            # Honest refusal: the score of a recording too poor for a rate means nothing
+            # (noise scores about 0.5), and a stand-in rate would be a made-up number.
             raise InputError(
                 f"{result.source}: no usable heart rate ({result.reason}); its abnormality "
-                f"score {result.score:.4f} was computed on this device, but a reading needs "
-                "both values, so nothing was sent (record at least 4 s for a heart rate)"
+                f"score {result.score:.4f} was computed on this device, but the recording "
+                "is too poor to trust it, so nothing was sent (record again, still and "
+                "with the stethoscope firmly placed)"
             )
         raise InputError(f"{result.source}: recording unusable ({result.reason}); nothing sent")
     if probability is None and result.kind != "heart_sound":
@@ -116,7 +120,10 @@ def _describe(result: Analysis) -> str:
         if result.irregularity is None
         else f"{result.irregularity:.4f}"
     )
-    state = "usable" if result.usable else f"UNUSABLE: {result.reason}"
+    if result.score_only:
+        state = f"score only ({result.reason}): its heart-rate range is not checked"
+    else:
+        state = "usable" if result.usable else f"UNUSABLE: {result.reason}"
     return f"{result.source}: heart rate {bpm} bpm, score {score}, irregularity {rhythm}, {state}"
 
 
@@ -217,7 +224,8 @@ def history_main(argv: list[str]) -> int:
         score = "   -  " if r.score is None else f"{r.score:6.3f}"
         rhythm = "  -  " if r.irregularity is None else f"{r.irregularity:5.3f}"
         when = r.taken_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-        print(f"{when}  {r.heart_rate_bpm:6.1f} bpm  score {score}  rhythm {rhythm}  ({r.kind})")
+        rate = "   -  " if r.heart_rate_bpm is None else f"{r.heart_rate_bpm:6.1f}"
+        print(f"{when}  {rate} bpm  score {score}  rhythm {rhythm}  ({r.kind})")
     return 0
 
 

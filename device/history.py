@@ -23,14 +23,23 @@ if TYPE_CHECKING:
     from client.encrypt import EncodedReading
     from device.analysis import Analysis
 
-_SCHEMA = """CREATE TABLE IF NOT EXISTS history (
+_COLUMNS = """(
     reading_id TEXT PRIMARY KEY,
     taken_at TEXT NOT NULL,
-    heart_rate_bpm REAL NOT NULL,
+    heart_rate_bpm REAL,
     score REAL,
     irregularity REAL,
     kind TEXT NOT NULL
 )"""
+_SCHEMA = f"CREATE TABLE IF NOT EXISTS history {_COLUMNS}"
+# A history made before score-only readings had heart_rate_bpm NOT NULL: rebuilt once,
+# in one transaction, keeping every row (SQLite cannot drop a NOT NULL in place).
+_ALLOW_NO_RATE = (
+    f"CREATE TABLE history_new {_COLUMNS}",
+    "INSERT INTO history_new SELECT * FROM history",
+    "DROP TABLE history",
+    "ALTER TABLE history_new RENAME TO history",
+)
 
 
 def history_path(config_path: Path) -> Path:
@@ -44,7 +53,8 @@ class OwnReading:
 
     reading_id: str
     taken_at: datetime
-    heart_rate_bpm: float
+    heart_rate_bpm: float | None
+    """None for a score-only reading (too short for a heart rate)."""
     score: float | None
     irregularity: float | None
     kind: str
@@ -56,7 +66,7 @@ def own_reading(body: dict[str, Any], reading: EncodedReading, result: Analysis)
     return OwnReading(
         reading_id=str(body["reading_id"]),
         taken_at=datetime.fromisoformat(str(body["taken_at"])),
-        heart_rate_bpm=reading.heart_rate / 10,
+        heart_rate_bpm=None if reading.rate_missing else reading.heart_rate / 10,
         score=reading.score / 10_000 if result.kind == "heart_sound" else None,
         irregularity=None if result.irregularity is None else reading.irregularity / 10_000,
         kind=result.kind,
@@ -69,6 +79,11 @@ class DeviceHistory:
     def __init__(self, path: Path) -> None:
         self.path = path
         create_private(path, _SCHEMA)
+        with self._db() as db:
+            columns = db.execute("PRAGMA table_info(history)").fetchall()
+            if any(c["name"] == "heart_rate_bpm" and c["notnull"] for c in columns):
+                for statement in _ALLOW_NO_RATE:
+                    db.execute(statement)
 
     def _db(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self.path)

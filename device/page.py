@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 import cli_help
 from client import device_config
 from client.device_config import DeviceConfig
-from client.encrypt import EncodedReading, encode_reading, encrypt_reading
+from client.encrypt import EncodedReading, encrypt_reading
 from client.errors import (
     AuthError,
     HrmonError,
@@ -70,7 +70,9 @@ HISTORY_SHOWN = 10
 def shown_body(body: dict[str, Any]) -> dict[str, str]:
     """The request body of ``POST /v1/readings`` with its ciphertexts shortened for display."""
     return {
-        key: shorten(str(value)) if key in ("heart_rate", "score", "irregularity") else str(value)
+        key: shorten(str(value))
+        if key in ("heart_rate", "score", "irregularity", "rate_missing")
+        else str(value)
         for key, value in body.items()
     }
 
@@ -185,11 +187,11 @@ def _stream_window(
 ) -> tuple[WindowRow, _Sendable | None]:
     result = analysis.analyse_signal(window, rate, f"{job.source} window {index}", offset)
     row = WindowRow(index, offset, offset + result.duration_s, result.bpm, result.score, False, "")
-    if not result.sendable or result.bpm is None or result.score is None:
+    if not result.sendable:
         row.note = f"not sent: {result.reason or 'no heart rate found'}"
         return row, None
     try:
-        reading = encode_reading(result.bpm, result.score, result.irregularity)
+        reading = reading_from(result, None, None)
     except InputError as exc:
         row.note = f"not sent: {exc}"
         return row, None
@@ -213,6 +215,8 @@ def _send_window(
     refused = dict(dropped)
     if reading_id in stored:
         row.sent, row.note = True, "sent: ciphertexts only"
+        if window.result.score_only:
+            row.note += " (score only: too short for a heart rate, its range is not checked)"
     elif reading_id in refused:
         row.note = f"not sent: server A refused it ({refused[reading_id]})"
     else:

@@ -1,8 +1,9 @@
 """The blinded sign comparison, one pure function per step of DESIGN.md ("The comparison").
 
 Server A (holds ``SK1``, never sees a plaintext):
-  a1  differences   E(d1) = E(lo - hr - 1), E(d2) = E(hr - hi - 1), E(d3) = E(s - tau),
-                    E(d4) = E(q - rho)
+  a1  differences   E(d1) = E(lo - (hr + K m) - 1), E(d2) = E(hr - hi - 1),
+                    E(d3) = E(s - tau), E(d4) = E(q - rho); m = 1: no heart rate (hr = 0),
+                    so neither range check can fire (K = 2^15 - 1, above every bound)
   a2  blind         E(t'_i), t = (-1)^c (r1 (2d + 1) + r2), t' = t + 2^(k-1)
   a3  pack          E(sum_j t'_j 2^(k j)), re-randomised; A then sends it with PDec_1
   a4  answer table  8 fresh Enc_pkD((x xor c1 xor c2) or (y xor c3) or (z xor c4)),
@@ -41,12 +42,14 @@ class SlotOutOfBand(ValueError):
 
 @dataclass(frozen=True)
 class EncryptedReading:
-    """A device's reading: E(hr), E(s), E(q) under the system key (q: rhythm irregularity,
-    0 when the device could not judge the rhythm)."""
+    """A device's reading: E(hr), E(s), E(q), E(m) under the system key (q: rhythm
+    irregularity, 0 when the device could not judge the rhythm; m: 1 when it found no
+    heart rate, and then hr = 0, so only the score and the rhythm are checked)."""
 
     heart_rate: int
     score: int
     irregularity: int
+    rate_missing: int
 
 
 @dataclass(frozen=True)
@@ -119,16 +122,23 @@ def result_for_index(flips: Sequence[int], index: int) -> int:
 
 
 def a1_differences(
-    pk: PublicKey, reading: EncryptedReading, bounds: EncryptedBounds
+    pk: PublicKey,
+    reading: EncryptedReading,
+    bounds: EncryptedBounds,
+    params: ComparisonParams = DEFAULT_PARAMS,
 ) -> tuple[int, int, int, int]:
-    """Step a1: the four differences whose sign (d >= 0) is a violation."""
+    """Step a1: the four differences whose sign (d >= 0) is a violation; the same work
+    whether the heart rate is missing or not."""
     n2: int = pk.nsquare
     minus_one = unsafe_encrypt_without_noise(pk, pk.n - 1)  # masked by the inputs' noise
 
     def inverse(c: int) -> int:
         return int(gmpy2.invert(c, n2))
 
-    too_slow = bounds.low * inverse(reading.heart_rate) % n2 * minus_one % n2
+    slow_side_rate = (
+        reading.heart_rate * scalar_mul(pk, reading.rate_missing, params.rate_missing_shift) % n2
+    )
+    too_slow = bounds.low * inverse(slow_side_rate) % n2 * minus_one % n2
     too_fast = reading.heart_rate * inverse(bounds.high) % n2 * minus_one % n2
     abnormal = reading.score * inverse(bounds.threshold) % n2
     irregular = reading.irregularity * inverse(bounds.irregularity_threshold) % n2
@@ -195,7 +205,7 @@ def prepare_reading(
 ) -> PreparedReading:
     """Steps a1, a2 and a4 for one reading; the same work whatever its values."""
     blinding = draw_blinding(params)
-    slots = a2_blind(pk, a1_differences(pk, reading, bounds), blinding, params)
+    slots = a2_blind(pk, a1_differences(pk, reading, bounds, params), blinding, params)
     return PreparedReading(slots, a4_answer_table(pk_physician, blinding.flips, physician_noise))
 
 

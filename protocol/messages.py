@@ -306,7 +306,15 @@ class RangeOut(Strict):
 
 
 class ReadingIn(Strict):
-    """A device's reading: E(hr), E(score), E(irregularity) under the system key."""
+    """A device's reading: E(hr), E(score), E(irregularity), E(rate_missing) under the
+    system key.
+
+    ``rate_missing`` is E(1) when the device found no heart rate (a recording of 2-4 s, or
+    too noisy for beats; then E(hr) = E(0)), else E(0): the reading is then judged on its
+    score and rhythm alone, and server A cannot tell which (docs/design.md, "Readings
+    without a heart rate"). Current devices always send it; a body without it (a device
+    from before the field) counts as E(0).
+    """
 
     model_config = _example(
         reading_id=_READING,
@@ -315,6 +323,7 @@ class ReadingIn(Strict):
         heart_rate=_CT,
         score=_CT,
         irregularity=_CT,
+        rate_missing=_CT,
     )
 
     reading_id: UUID
@@ -323,6 +332,7 @@ class ReadingIn(Strict):
     heart_rate: Ciphertext
     score: Ciphertext
     irregularity: Ciphertext
+    rate_missing: Ciphertext | None = None
 
 
 class ReadingAccepted(Strict):

@@ -26,7 +26,7 @@ class ComparisonParams:
 
     Attributes:
         value_bits: every encrypted value (hr, score, irregularity and their bounds) lies
-            in [0, 2^value_bits).
+            in [0, 2^value_bits); the rate-missing flag m is 0 or 1.
         sigma: statistical blinding parameter; r1 is drawn from [1, 2^sigma).
         guard_bits: extra slot bits that catch a malicious, out-of-bound value with
             probability about 1 - 2^-guard_bits.
@@ -50,6 +50,14 @@ class ComparisonParams:
     def band(self) -> int:
         """An honest shifted slot t' lies strictly within this distance of 2^(k-1)."""
         return 1 << (self.sigma + self.diff_bits + 2)
+
+    @property
+    def rate_missing_shift(self) -> int:
+        """K = 2^value_bits - 1: with no heart rate (m = 1, hr = 0) the "too slow" check
+        compares lo with hr + K m = K, the largest value, so it cannot fire; "too fast"
+        compares hi with hr = 0, which cannot fire either (docs/design.md, "Readings
+        without a heart rate")."""
+        return (1 << self.value_bits) - 1
 
     def slots_per_ciphertext(self, n: int) -> int:
         """How many k-bit slots fit below N without wrapping."""

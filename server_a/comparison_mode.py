@@ -66,8 +66,9 @@ RHYTHM_CHECK_OFF = (1 << DEFAULT_PARAMS.value_bits) - 1
 
 
 def _stored_or(system_key: PublicKey, text: str | None, where: str, default: int) -> int:
-    """A stored ciphertext, or for a row older than the rhythm check E(default) without
-    noise: the value is public, and B only sees it blinded inside a re-randomised pack."""
+    """A stored ciphertext, or for a row older than its column (or a device older than its
+    field) E(default) without noise: the value is public, and B only sees it blinded
+    inside a re-randomised pack."""
     if text is None:
         return unsafe_encrypt_without_noise(system_key, default)
     return decode_ciphertext(system_key, text, where)
@@ -90,6 +91,8 @@ def jobs_of(
                 decode_ciphertext(system_key, item.score, "score"),
                 # a reading stored before the rhythm check: "not judged"
                 _stored_or(system_key, item.irregularity, "irregularity", 0),
+                # a device older than the flag always had a heart rate
+                _stored_or(system_key, item.rate_missing, "rate_missing", 0),
             )
             bounds = cmp.EncryptedBounds(
                 decode_ciphertext(system_key, item.low, "low"),

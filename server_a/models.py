@@ -74,7 +74,8 @@ class Patient(Base):
 
 
 class Reading(Base):
-    """A device's reading: E(hr), E(score), E(irregularity), and once decided Enc_pkD(bit)."""
+    """A device's reading: E(hr), E(score), E(irregularity), E(rate_missing), and once
+    decided Enc_pkD(bit)."""
 
     __tablename__ = "readings"
     __table_args__ = (Index("ix_readings_patient_taken", "patient_id", "taken_at"),)
@@ -88,6 +89,8 @@ class Reading(Base):
     score: Mapped[str] = mapped_column(Text)
     # None in readings stored before the rhythm check (migration 0002): see jobs_of
     irregularity: Mapped[str | None] = mapped_column(Text)
+    # None before migration 0006 and from devices older than the field: "had a rate"
+    rate_missing: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), index=True)
     result: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

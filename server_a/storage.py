@@ -46,6 +46,8 @@ class NewReading:
     heart_rate: str
     score: str
     irregularity: str
+    rate_missing: str | None = None
+    """None from a device older than the field: it always had a heart rate."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +72,14 @@ class WorkItem:
     heart_rate: str
     score: str
     irregularity: str | None
+    rate_missing: str | None
     low: str
     high: str
     threshold: str
     irregularity_threshold: str | None
     """irregularity and its threshold are None in rows stored before the rhythm check
-    existed (migration 0002); :func:`server_a.comparison_mode.jobs_of` fills them in."""
+    existed (migration 0002), rate_missing in rows before migration 0006 or from older
+    devices; :func:`server_a.comparison_mode.jobs_of` fills them in."""
 
 
 DECIDED_CHANNEL = "hrmon_decided"
@@ -556,6 +560,7 @@ def _work_item(reading: Reading, patient: Patient, physician: Physician) -> Work
         heart_rate=reading.heart_rate,
         score=reading.score,
         irregularity=reading.irregularity,
+        rate_missing=reading.rate_missing,
         low=patient.range_low,
         high=patient.range_high,
         threshold=patient.range_threshold,
@@ -578,6 +583,7 @@ def _new_row(new: NewReading) -> Reading:
         heart_rate=new.heart_rate,
         score=new.score,
         irregularity=new.irregularity,
+        rate_missing=new.rate_missing,
         status="pending",
     )
 
@@ -590,4 +596,5 @@ def _same_content(stored: Reading, new: NewReading) -> bool:
         and stored.heart_rate == new.heart_rate
         and stored.score == new.score
         and stored.irregularity == new.irregularity
+        and stored.rate_missing == new.rate_missing
     )

@@ -28,13 +28,15 @@ from tests.service_helpers import (
 RANGES = {"dr.a": (600, 1000, 5000, 1500), "dr.b": (550, 1200, 3000, 2500)}
 
 
-def grid(low: int, high: int, threshold: int, rho: int) -> list[tuple[int, int, int]]:
-    """Every bound's neighbours; the rhythm's with a rate and score inside (q = 0: not
-    judged, which never counts as irregular)."""
+def grid(low: int, high: int, threshold: int, rho: int) -> list[tuple[int, int, int, int]]:
+    """(hr, score, irregularity, rate_missing): every bound's neighbours; the rhythm's with
+    a rate and score inside (q = 0: not judged, which never counts as irregular); and
+    readings without a heart rate (m = 1, hr = 0) next to the score's and rhythm's bounds."""
     heart_rates = [low - 1, low, low + 1, high - 1, high, high + 1]
     scores = [threshold - 1, threshold, threshold + 1]
-    values = [(hr, s, 0) for hr, s in itertools.product(heart_rates, scores)]
-    return values + [(low + 1, threshold - 1, q) for q in (rho - 1, rho, rho + 1)]
+    values = [(hr, s, 0, 0) for hr, s in itertools.product(heart_rates, scores)]
+    values += [(low + 1, threshold - 1, q, 0) for q in (rho - 1, rho, rho + 1)]
+    return values + [(0, s, q, 1) for s, q in ((threshold - 1, 0), (threshold, 0), (0, rho))]
 
 
 class EventCollector:
@@ -127,17 +129,17 @@ def run_two_physicians(
             assert stream.connected.wait(30)
         if stop_b_while_submitting:
             servers.b.kill()  # readings pile up; B's return sends them across both patients
-        sent: dict[str, dict[str, tuple[int, int, int]]] = {u: {} for u in physicians}
+        sent: dict[str, dict[str, tuple[int, int, int, int]]] = {u: {} for u in physicians}
         start = datetime(2026, 3, 1, tzinfo=UTC)
         values = {u: grid(*RANGES[u]) for u in physicians}
         for i in range(max(len(v) for v in values.values())):
             for username, (_, _, device) in setup.items():
                 if i < len(values[username]):
-                    hr, score, q = values[username][i]
-                    body = reading_body(pk, hr, score, start + timedelta(seconds=i), q)
+                    hr, score, q, m = values[username][i]
+                    body = reading_body(pk, hr, score, start + timedelta(seconds=i), q, m)
                     response = http.post("/v1/readings", json=body, headers=bearer(device))
                     assert response.status_code == 202, response.text
-                    sent[username][body["reading_id"]] = (hr, score, q)
+                    sent[username][body["reading_id"]] = (hr, score, q, m)
         if stop_b_while_submitting:
             servers.b.start()
         for username, (pk_d, sk_d) in physicians.items():
@@ -149,8 +151,8 @@ def run_two_physicians(
             }
             low, high, threshold, rho = RANGES[username]
             want = {
-                rid: expected_bit(hr, s, low, high, threshold, q, rho)
-                for rid, (hr, s, q) in sent[username].items()
+                rid: expected_bit(hr, s, low, high, threshold, q, rho, m)
+                for rid, (hr, s, q, m) in sent[username].items()
             }
             assert got == want
             assert set(got.values()) == {0, 1}

@@ -3,6 +3,7 @@ A's requests made by its mode object, error text."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Sequence
@@ -122,9 +123,11 @@ def reading_body(
     score: int,
     taken_at: datetime | None = None,
     irregularity: int = 0,
+    rate_missing: int | None = 0,
 ) -> dict[str, str]:
-    """A device's submission, encrypted with protocol functions directly (values as Z_N)."""
-    return {
+    """A device's submission, encrypted with protocol functions directly (values as Z_N);
+    ``rate_missing`` None: no flag at all, as from a device older than the field."""
+    body = {
         "reading_id": str(uuid.uuid4()),
         "key_id": key_id(pk),
         "taken_at": (taken_at or datetime.now(UTC)).isoformat(),
@@ -132,6 +135,24 @@ def reading_body(
         "score": enc(pk, score % pk.n),
         "irregularity": enc(pk, irregularity % pk.n),
     }
+    if rate_missing is not None:
+        body["rate_missing"] = enc(pk, rate_missing % pk.n)
+    return body
+
+
+def grid_around_bounds(
+    low: int, high: int, threshold: int, rho: int
+) -> list[tuple[int, int, int, int]]:
+    """(hr, score, irregularity, rate_missing) at and next to every bound, and readings
+    without a heart rate (m = 1, hr = 0) around the score's and the rhythm's bounds."""
+    middle = (low + high) // 2
+    heart_rates = [0, *range(low - 2, low + 3), middle, *range(high - 2, high + 3), 32767]
+    scores = [0, *range(threshold - 2, threshold + 3), 10000]
+    rhythms = [0, rho - 1, rho, rho + 1, 10000]
+    values = [(hr, s, 0, 0) for hr, s in itertools.product(heart_rates, scores)]
+    values += [(hr, 10, q, 0) for hr in (low - 1, low, middle, high, high + 1) for q in rhythms]
+    values += [(middle, s, q, 0) for s in (threshold - 1, threshold) for q in rhythms]
+    return values + [(0, s, q, 1) for s in scores for q in (0, rho - 1, rho)]
 
 
 def expected_bit(
@@ -142,17 +163,19 @@ def expected_bit(
     threshold: int,
     irregularity: int = 0,
     irregularity_threshold: int = RHO,
+    rate_missing: int = 0,
 ) -> int:
-    return int(
-        hr < low or hr > high or score >= threshold or irregularity >= irregularity_threshold
-    )
+    out_of_range = not rate_missing and not low <= hr <= high
+    return int(out_of_range or score >= threshold or irregularity >= irregularity_threshold)
 
 
 def encrypted_reading(pk: PublicKey, values: Sequence[int]) -> cmp.EncryptedReading:
-    """E(hr), E(s), E(q) for (hr, s) or (hr, s, q); q defaults to 0, "not judged"."""
+    """E(hr), E(s), E(q), E(m) for (hr, s), (hr, s, q) or (hr, s, q, m); q defaults to 0,
+    "not judged", m to 0, "rate found"."""
     hr, score, *rest = values
+    irregularity, rate_missing = (*rest, 0, 0)[:2]
     return cmp.EncryptedReading(
-        encrypt(pk, hr % pk.n), encrypt(pk, score % pk.n), encrypt(pk, (rest or [0])[0] % pk.n)
+        *(encrypt(pk, v % pk.n) for v in (hr, score, irregularity, rate_missing))
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from playwright.sync_api import Browser, Page, expect
 
 from client.encrypt import encode_range, encode_reading, expected_result
@@ -88,7 +89,7 @@ def test_upload_shows_heart_rate_and_sends_ciphertexts_only(
 
     shown = page.locator("#sent-body").inner_text()
     body = json.loads(shown)
-    ciphertexts = ("heart_rate", "score", "irregularity")
+    ciphertexts = ("heart_rate", "score", "irregularity", "rate_missing")
     assert set(body) == {"reading_id", "key_id", "taken_at", *ciphertexts}
     assert body["key_id"] == world.devices[LABEL].system_key.key_id
     assert all(CIPHERTEXT_SHOWN.match(body[name]) for name in ciphertexts)
@@ -123,6 +124,37 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 2000) -> Path:
         out.setframerate(rate)
         out.writeframes((samples * 32767).astype("<i2").tobytes())
     return path
+
+
+def test_a_two_second_recording_is_sent_with_its_score_only(
+    page: Page, device_page: str, world: World, sample: tuple[Path, analysis.Analysis]
+) -> None:
+    """Too short for a heart rate, long enough for a score: the patient is told the range
+    is skipped, and A gets the same four ciphertexts as for any reading."""
+    samples, rate = sf.read(sample[0], dtype="int16")
+    clip = world.base / "two-seconds.wav"
+    sf.write(clip, samples[: 2 * rate], rate, subtype="PCM_16")
+    expected = analysis.analyse_file(clip)
+    assert expected.score_only and expected.score is not None
+    before = len(world.results(LABEL))
+
+    upload(page, device_page, clip)
+    expect(page.locator("#heart-rate")).to_contain_text(
+        "too short for a heart rate", timeout=ANALYSIS_TIMEOUT_MS
+    )
+    expect(page.locator("#heart-rate")).to_contain_text("score only")
+    expect(page.locator("#score")).to_have_text(f"{expected.score:.3f}")
+    expect(page.locator("#sent-summary")).to_contain_text("ciphertexts only")
+    body = json.loads(page.locator("#sent-body").inner_text())
+    assert {"heart_rate", "score", "irregularity", "rate_missing"} <= set(body)
+    screenshot(page, "device-two-second-score-only")
+
+    rows = world.wait_decided(LABEL, before + 1)
+    row = next(r for r in rows if str(r.reading_id) == body["reading_id"])
+    reading = encode_reading(None, expected.score, expected.irregularity)
+    assert world.pair.decrypt_bit(row.result) == expected_result(reading, encode_range(*RANGE))
+    page.get_by_role("link", name="Send another recording").click()
+    expect(page.locator("#own-readings tbody tr").first).to_contain_text("not measured")
 
 
 def test_bad_audio_is_a_clear_message_and_nothing_is_sent(

@@ -138,6 +138,35 @@ def test_submit_and_decrypt_through_the_clis(world):
     assert listing.count(" bpm ") == 2 and "140.0 bpm" in listing
 
 
+def test_a_two_second_clip_is_sent_score_only_and_decided_on_its_score(world, tmp_path):
+    """Too short for a heart rate: sent with the rate-missing flag, never a made-up rate;
+    the physician's bit is the score's, and the patient's history says "not measured"."""
+    import soundfile as sf
+
+    from client.encrypt import encode_range, encode_reading, expected_result
+    from device.analysis import analyse_file
+    from signals.rhythm import DEFAULT_IRREGULARITY_THRESHOLD
+
+    before = len(_results(world))
+    env, dev = world["env"], str(world["base"] / "alice.json")
+    samples, rate = sf.read(_usable_sample(), dtype="int16")
+    clip = tmp_path / "two-seconds.wav"
+    sf.write(clip, samples[: 2 * rate], rate, subtype="PCM_16")
+    proc = hrmon("device", "submit", str(clip), "--config", dev, "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    proc = hrmon("physician", "results", "alice", "--json", "--wait-for", str(before + 1), env=env)
+    newest = json.loads(proc.stdout)[0]
+    result = analyse_file(clip)
+    assert result.score is not None and result.score_only
+    reading = encode_reading(None, result.score, result.irregularity)
+    bounds = encode_range(50, 110, 0.5, DEFAULT_IRREGULARITY_THRESHOLD)
+    assert newest["abnormal"] is expected_result(reading, bounds)
+    own = json.loads(hrmon("device", "history", "--config", dev, "--json", env=env).stdout)
+    assert own[0]["reading_id"] == newest["reading_id"] and own[0]["heart_rate_bpm"] is None
+    listing = hrmon("device", "history", "--config", dev, "--limit", "1", env=env).stdout
+    assert "   -   bpm" in listing
+
+
 def test_bad_audio_is_a_clear_error_and_nothing_is_sent(world, tmp_path):
     before = len(_results(world))
     dev = str(world["base"] / "alice.json")

@@ -17,7 +17,13 @@ from protocol.modes.baseline import BaselineA, BaselineB
 from protocol.modes.memory import answers_in_order, compare_in_memory, jobs_for
 from protocol.paillier import NoisePool, decrypt, fresh_noise
 from protocol.params import DEFAULT_PARAMS, ComparisonParams
-from tests.service_helpers import RHO, encrypted_bounds, encrypted_reading, expected_bit
+from tests.service_helpers import (
+    RHO,
+    encrypted_bounds,
+    encrypted_reading,
+    expected_bit,
+    grid_around_bounds,
+)
 
 LOW, HIGH, THRESHOLD = 600, 1000, 5000  # 60.0-100.0 bpm, p >= 0.5 abnormal
 
@@ -51,15 +57,10 @@ def run_in_memory(system_keys, physician_keys, values, bounds_values, *, ahead=T
     ids=["pdec-ahead", "pdec-in-turn", "djn-noise"],
 )
 def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys, ahead, scheme):
-    heart_rates = [0, *range(LOW - 2, LOW + 3), 800, *range(HIGH - 2, HIGH + 3), 32767]
-    scores = [0, *range(THRESHOLD - 2, THRESHOLD + 3), 10000]
-    rhythms = [0, RHO - 1, RHO, RHO + 1, 10000]
-    values = [(hr, s, 0) for hr, s in itertools.product(heart_rates, scores)]
-    values += [(hr, 10, q) for hr in (LOW - 1, LOW, 800, HIGH, HIGH + 1) for q in rhythms]
-    values += [(800, s, q) for s in (THRESHOLD - 1, THRESHOLD) for q in rhythms]
+    values = grid_around_bounds(LOW, HIGH, THRESHOLD, RHO)
     bounds = (LOW, HIGH, THRESHOLD, RHO)
     bits = run_in_memory(system_keys, physician_keys, values, bounds, ahead=ahead, scheme=scheme)
-    expected = [expected_bit(hr, s, LOW, HIGH, THRESHOLD, q, RHO) for hr, s, q in values]
+    expected = [expected_bit(hr, s, LOW, HIGH, THRESHOLD, q, RHO, m) for hr, s, q, m in values]
     assert bits == expected
     assert set(bits) == {0, 1}
 
@@ -73,13 +74,16 @@ def test_exact_bit_over_a_grid_around_every_bound(system_keys, physician_keys, a
     threshold=st.integers(0, 2**15 - 1),
     q=st.integers(0, 2**15 - 1),
     rho=st.integers(0, 2**15 - 1),
+    m=st.integers(0, 1),
 )
 def test_bit_is_right_for_any_in_bound_values(
-    system_keys, physician_keys, hr, score, low, high, threshold, q, rho
+    system_keys, physician_keys, hr, score, low, high, threshold, q, rho, m
 ):
     low, high = sorted((low, high))  # a range: the physician's tools refuse low > high
-    bits = run_in_memory(system_keys, physician_keys, [(hr, score, q)], (low, high, threshold, rho))
-    assert bits == [expected_bit(hr, score, low, high, threshold, q, rho)]
+    hr *= 1 - m  # no heart rate: the device sends 0
+    bounds = (low, high, threshold, rho)
+    bits = run_in_memory(system_keys, physician_keys, [(hr, score, q, m)], bounds)
+    assert bits == [expected_bit(hr, score, low, high, threshold, q, rho, m)]
 
 
 def test_answer_table_has_one_normal_entry_at_the_flips(physician_keys):
@@ -135,11 +139,11 @@ def test_b_sees_flipped_signs_that_are_uniform_whatever_the_data(system_keys):
     assert 290 <= seen[1] <= 510  # binomial(800, 1/2): 7+ sigma away otherwise
 
 
-def _answer_single(system_keys, physician_keys, hr_plaintext, score_plaintext=10):
+def _answer_single(system_keys, physician_keys, hr_plaintext, score_plaintext=10, flag=0):
     pk, share_a, share_b = system_keys
     pk_d, _ = physician_keys
     bounds = encrypt_bounds(pk, LOW, HIGH, THRESHOLD)
-    reading = encrypted_reading(pk, (hr_plaintext, score_plaintext))
+    reading = encrypted_reading(pk, (hr_plaintext, score_plaintext, 0, flag))
     prepared = cmp.prepare_reading(pk, pk_d, reading, bounds, NoisePool(pk_d).take)
     pack = cmp.a3_pack(pk, prepared.slots, NoisePool(pk).take())
     return cmp.b_answer_pack(
@@ -155,6 +159,15 @@ def test_guard_bits_catch_an_out_of_bound_value_from_a_malicious_device(
     pk, _, _ = system_keys
     with pytest.raises(cmp.SlotOutOfBand):
         _answer_single(system_keys, physician_keys, to_zn(bad, pk.n))
+
+
+@pytest.mark.parametrize("flag", [2**20, 2**200, -(2**20)])
+def test_guard_bits_catch_a_crafted_rate_missing_flag(system_keys, physician_keys, flag):
+    """m enters only as hr + (2^15 - 1) m in the "too slow" check: a flag other than 0 or 1
+    (or 2, which acts as 1) is an out-of-bound value like any other, caught by the band."""
+    pk, _, _ = system_keys
+    with pytest.raises(cmp.SlotOutOfBand):
+        _answer_single(system_keys, physician_keys, 0, flag=to_zn(flag, pk.n))
 
 
 def test_a_malicious_value_spoils_at_most_its_own_reading(system_keys, physician_keys):

@@ -11,8 +11,10 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from client.errors import InputError
 from device import SAMPLES_DIR
 from device.analysis import analyse_file
+from device.cli import reading_from
 from signals.audio import WORKING_RATE, AudioError, load_audio
 from signals.scoring import AbnormalityScorer
 
@@ -42,6 +44,23 @@ def test_a_two_second_clip_gets_a_score_but_no_heart_rate(tmp_path: Path) -> Non
     assert result.score is not None and 0.0 <= result.score <= 1.0
     assert result.bpm is None and not result.usable
     assert "too short" in result.reason
+    # sent all the same, score only: the flag set, no made-up rate
+    assert result.score_only and result.sendable
+    reading = reading_from(result, None, None)
+    assert (reading.rate_missing, reading.heart_rate) == (1, 0)
+    assert reading.score == round(result.score * 10_000)
+
+
+def test_a_recording_too_poor_for_a_rate_sends_nothing(tmp_path: Path) -> None:
+    """Noise has no heart rate and a meaningless score (about 0.5): not sent, said so."""
+    noise = tmp_path / "noise.wav"
+    samples = np.random.default_rng(0).normal(0, 0.1, 10 * 4000)
+    sf.write(noise, (samples * 32767).astype(np.int16), 4000, subtype="PCM_16")
+    result = analyse_file(noise)
+    assert result.bpm is None and result.score is not None
+    assert not result.score_only and not result.sendable
+    with pytest.raises(InputError, match="too poor to trust it, so nothing was sent"):
+        reading_from(result, None, None)
 
 
 def test_below_two_seconds_is_refused_by_name(tmp_path: Path) -> None:

@@ -118,6 +118,31 @@ async def test_readings_wait_for_a_range_then_are_decided(stack: Stack) -> None:
     assert decrypt_result(result["result"]) == 1
 
 
+async def test_score_only_readings_skip_the_range_and_older_devices_keep_it(
+    stack: Stack,
+) -> None:
+    """A reading without a heart rate (E(m = 1), E(hr = 0)) is judged on its score alone;
+    a body without the flag, from a device older than it, is range-checked as before."""
+    pk, _, _ = system_key()
+    token, patient_id, device = await patient_with_range(stack, "dr.short")
+    start = datetime(2026, 2, 1, tzinfo=UTC)
+    cases = [  # (hr, score, flag, abnormal); hr 0 would be "too slow" were it checked
+        (0, 100, 1, 0),
+        (0, THRESHOLD, 1, 1),
+        (1200, 100, None, 1),
+        (720, 100, None, 0),
+    ]
+    sent = {}
+    for i, (hr, score, flag, abnormal) in enumerate(cases):
+        body = reading_body(pk, hr, score, start + timedelta(minutes=i), rate_missing=flag)
+        assert ("rate_missing" in body) is (flag is not None)
+        response = await stack.client.post("/v1/readings", json=body, headers=bearer(device))
+        assert response.status_code == 202, response.text
+        sent[body["reading_id"]] = abnormal
+    results = await wait_until_decided(stack.client, token, patient_id, len(cases))
+    assert {r["reading_id"]: decrypt_result(r["result"]) for r in results} == sent
+
+
 async def test_malicious_value_is_isolated_and_marked_invalid(stack: Stack) -> None:
     """A device encrypting a huge value spoils only its own reading (guard bits)."""
     pk, _, _ = system_key()

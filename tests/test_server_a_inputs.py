@@ -234,6 +234,9 @@ BAD_INPUTS: list[tuple[str, Case, int, str]] = [
     ("reading zero heart_rate", _reading(heart_rate=_zero(PK)), 422, "heart_rate"),
     ("reading score not invertible", _reading(score=_modulus_ciphertext(PK)), 422, "score"),
     ("reading score too long", _reading(score="A" * 2000), 422, "score"),
+    ("reading bad rate_missing", _reading(rate_missing="@@@@"), 422, "rate_missing"),
+    ("reading zero rate_missing", _reading(rate_missing=_zero(PK)), 422, "rate_missing"),
+    ("reading plaintext rate_missing", _reading(rate_missing=1), 422, "rate_missing"),
     ("reading naive taken_at", _reading(taken_at="2026-01-01T10:00:00"), 422, "taken_at"),
     ("reading bad taken_at", _reading(taken_at="yesterday"), 422, "taken_at"),
     # Security round 2, item 7: these crashed A (500, SQL parameters in the log)
@@ -471,7 +474,8 @@ async def test_database_holds_no_plaintext_and_b_sees_no_device_ciphertext(world
     assert PASSWORD not in stored  # only its argon2 hash
 
     assert world.stack.b.bodies, "server B was never called"
-    forbidden = [b[k] for b in bodies for k in ("heart_rate", "score", "irregularity")]
+    fields = ("heart_rate", "score", "irregularity", "rate_missing")
+    forbidden = [b[k] for b in bodies for k in fields]
     forbidden += [b["reading_id"] for b in bodies] + [world.patient_id]
     for sent in world.stack.b.bodies:
         text = sent.decode()

@@ -3,7 +3,8 @@
 A database made at revision 0001 holds a range without rho and a reading without an
 irregularity value. After server A's start-up migration (0002) both columns are NULL;
 A reads the reading as "rhythm not judged" and the range as "rhythm check off", so the
-old reading gets the bit the three-check protocol gave it.
+old reading gets the bit the three-check protocol gave it. Its rate-missing flag (0006)
+is NULL too, read as "the device had a heart rate".
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def test_a_reading_stored_before_the_rhythm_check_decides_as_before(
     storage.migrate()
     (item,) = storage.claim_work("test-worker", 10, lease_s=60)
     assert item.irregularity is None and item.irregularity_threshold is None
+    assert item.rate_missing is None  # migration 0006: "the device had a heart rate"
     pk, share_a, share_b = system_key()
     pk_d, sk_d = physician_key()
     jobs, damaged = jobs_of(pk, [item], {})

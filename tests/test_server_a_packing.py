@@ -31,7 +31,7 @@ LOW, HIGH, THRESHOLD = 600, 1000, 5000
 def _job(reading_id: str, patient_id: str) -> Job:
     pk_d = physician_key()[0]
     (job,) = jobs_for(
-        [cmp.EncryptedReading(1, 1, 1)], cmp.EncryptedBounds(1, 1, 1, 1), pk_d, patient_id
+        [cmp.EncryptedReading(1, 1, 1, 1)], cmp.EncryptedBounds(1, 1, 1, 1), pk_d, patient_id
     )
     return Job(reading_id, patient_id, job.reading, job.bounds, job.physician, pk_d)
 

@@ -28,8 +28,8 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)
 def submit_reading(
     body: ReadingIn, patient_id: LimitedDevice, services: ServicesDep, response: Response
 ) -> ReadingAccepted:
-    """Store E(hr), E(score), E(irregularity) before answering; a replay with the same
-    content gets 200."""
+    """Store E(hr), E(score), E(irregularity), E(rate_missing) before answering; a replay
+    with the same content gets 200."""
     if body.taken_at > now() + MAX_FUTURE_SKEW:
         # a reading dated ahead would stand as the patient's latest, hiding real ones
         raise HTTPException(
@@ -44,6 +44,7 @@ def submit_reading(
                 "heart_rate": body.heart_rate,
                 "score": body.score,
                 "irregularity": body.irregularity,
+                **({} if body.rate_missing is None else {"rate_missing": body.rate_missing}),
             },
         )
     except InputRejected as exc:
@@ -56,6 +57,7 @@ def submit_reading(
         heart_rate=body.heart_rate,
         score=body.score,
         irregularity=body.irregularity,
+        rate_missing=body.rate_missing,
     )
     try:
         _, created = services.storage.add_reading(new)
