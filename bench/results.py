@@ -82,7 +82,8 @@ class KeySizeResults:
             f"{w.direction} {w.message} ({w.note})": round(w.bytes_per_reading, 1)
             for w in self.wire
         }
-        unbatched = [w for w in self.wire if "1 reading" in w.note or "readings" not in w.note]
+        # every message of one reading alone, the device's POST included
+        unbatched = [w for w in self.wire if w.readings_per_message == 1]
         summary: dict[str, Any] = {
             "key_bits": self.key_bits,
             "readings_per_pack": self.readings_per_pack,

@@ -34,12 +34,14 @@ class WireRow:
         message: the model's name.
         bytes_per_reading: body bytes, amortised per reading where a message carries many.
         note: unbatched or per reading of a full pack.
+        readings_per_message: 1, or the pack's readings the size is amortised over.
     """
 
     direction: str
     message: str
     bytes_per_reading: float
     note: str
+    readings_per_message: int = 1
 
 
 class _RecordingTransport(InMemoryTransport):
@@ -99,10 +101,13 @@ def measure_wire(keys: BenchKeys) -> list[WireRow]:
         WireRow("device -> A", "ReadingIn", len(submit.model_dump_json()), "POST /v1/readings"),
         WireRow("A -> device", "ReadingAccepted", len(accepted.model_dump_json()), "202"),
     ]
-    for readings, note in ((1, "1 reading per pack"), (per_pack, f"{per_pack} readings per pack")):
+    sizes = [(1, "1 reading per pack")]
+    if per_pack > 1:
+        sizes.append((per_pack, f"{per_pack} readings per pack"))
+    for readings, note in sizes:
         for route, request_bytes, answer_bytes in _exchange_bodies(keys, readings):
-            rows.append(WireRow("A -> B", route, request_bytes / readings, note))
-            rows.append(WireRow("B -> A", route, answer_bytes / readings, note))
+            rows.append(WireRow("A -> B", route, request_bytes / readings, note, readings))
+            rows.append(WireRow("B -> A", route, answer_bytes / readings, note, readings))
     rows.append(
         WireRow("A -> physician", "ResultOut", len(result.model_dump_json()), "GET results / SSE")
     )

@@ -51,7 +51,11 @@ def test_quick_bench_writes_report_and_prints_json_last(tmp_path: Path):
     assert all(key in summary for key in REQUIRED)
     assert summary["key_bits"] == 1024
     assert summary["per_check_ms"] > 0 and summary["throughput_checks_per_s"] > 0
-    assert summary["bytes_per_reading"]["total_unbatched"] > 0
+    # a lone reading's bytes: every message it causes, the device's own POST included
+    sizes = summary["bytes_per_reading"]
+    lone = [v for k, v in sizes.items() if k != "total_unbatched" and "readings per" not in k]
+    assert "device -> A ReadingIn (POST /v1/readings)" in sizes
+    assert sizes["total_unbatched"] == pytest.approx(sum(lone), abs=1)
     # a missing peer or harness is reported with its reason, never with a number
     if summary["peer_per_check_ms"] is None:
         assert summary["peer_missing_reason"] and summary["speedup_vs_peer"] is None
