@@ -8,8 +8,8 @@ PPG). Nothing here leaves the device; the device encrypts the numbers afterwards
 A heart-sound recording of 2-4 s is long enough for a score but too short for a heart
 rate: it is sent as a *score-only* reading (the rate-missing flag set; docs/design.md,
 "Readings without a heart rate"), judged on its score alone. A recording with no rate
-because it is too poor is not sent: the score of a noisy recording means nothing (white
-noise scores about 0.5).
+because it is too poor is not sent: nothing here tells a poor heart recording from noise,
+and noise scores about 0.5, a false alarm (docs/model.md, "Short recordings").
 
 An ECG or PPG recording has no heart sounds, so it gets no abnormality score: it is
 judged on its rate and rhythm only, and the device sends the score as 0 ("no score",
