@@ -130,8 +130,12 @@ def measure_steps(keys: BenchKeys, repeats: int) -> list[StepResult]:
         return [encrypt(keys.pk_physician, row & 1, pools.a_physician.take()) for row in range(4)]
 
     cases: list[tuple[str, str, Callable[[], object]]] = [
-        ("device", "encrypt hr, s, q (fresh r^N)", lambda: pl.device_encrypt(keys, plain, cold)),
-        ("device", "encrypt hr, s, q (pooled r^N)", lambda: pl.device_encrypt(keys, plain, pools)),
+        ("device", "encrypt hr, s, q, m (fresh r^N)", lambda: pl.device_encrypt(keys, plain, cold)),
+        (
+            "device",
+            "encrypt hr, s, q, m (pooled r^N)",
+            lambda: pl.device_encrypt(keys, plain, pools),
+        ),
         ("A", "a1 differences", lambda: cmp.a1_differences(keys.pk, reading, work.bounds)),
         ("A", "a2 blind", a2),
         (
