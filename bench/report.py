@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.results import KeySizeResults
 from bench.stats import Summary
+from bench.throughput import ThroughputResult
 
 HEADLINE = {
     "per_check_ms": "range check, one reading, pools pre-filled (ms)",
@@ -37,7 +38,7 @@ HEADLINE = {
     "distance_entropy_bits": "entropy of the distance (bits)",
     "zero_leakage_per_check_ms": "zero-leakage mode, one reading, pools pre-filled (ms)",
     "zero_leakage_per_check_packed_ms": "zero-leakage mode, per reading, full packs (ms)",
-    "zero_leakage_throughput_sustained_checks_per_s": "zero-leakage, sustained, 1 process",
+    "zero_leakage_throughput_sustained_checks_per_s": "zero-leakage, sustained",
     "zero_leakage_throughput_sustained_djn_checks_per_s": "the same with DJN noise",
     "zero_leakage_e2e_p50_ms": "zero-leakage, device to physician-readable, median (ms)",
     "scale_out_speedup": "sustained checks/s, 2 server A workers (real processes) over 1",
@@ -122,18 +123,10 @@ def markdown(results: Sequence[KeySizeResults], command: str) -> str:
         lines += ["", "### Steps of one reading", "", "| party | step | median | IQR |"]
         lines.append("|---|---|---|---|")
         lines += [f"| {st.party} | {_cell(st.step)} | {_ms(st.summary)} |" for st in r.steps]
-        lines += [
-            "",
-            "### Throughput (server side, A + B)",
-            "",
-            "| batch (readings) | processes | noise pools | readings/s | ms/reading |",
-            "|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {t.batch} | {t.workers} | {t.pools} "
-            f"| {t.readings_per_s:.1f} | {t.ms_per_reading:.2f} |"
-            for t in r.throughput
-        ]
+        lines += ["", "### Throughput (server side, A + B)", "", *_throughput_table(r.throughput)]
+        if r.zero_leakage_throughput:
+            lines += ["", "Zero-leakage mode, measured the same way:", ""]
+            lines += _throughput_table(r.zero_leakage_throughput)
         lines += [
             "",
             "### Bytes on the wire (JSON bodies)",
@@ -225,13 +218,27 @@ def csv_rows(results: Sequence[KeySizeResults]) -> list[dict[str, Any]]:
         if r.peer and r.peer.per_check and r.peer.per_comparison:
             add(r.key_bits, "peer", "4 comparisons", r.peer.per_check)
             add(r.key_bits, "peer", "1 comparison", r.peer.per_comparison)
-        for t in r.throughput:
+        for t in (*r.throughput, *r.zero_leakage_throughput):
             name = f"batch={t.batch} workers={t.workers} prefilled={t.prefilled} noise={t.noise}"
-            add(r.key_bits, "throughput_ms_per_reading", name,
+            kind = "throughput_ms_per_reading" + ("" if t.mode == "baseline" else "/zero-leakage")
+            add(r.key_bits, kind, name,
                 Summary(t.ms_per_reading, 0.0, t.ms_per_reading, t.rounds))  # fmt: skip
         if r.e2e and r.e2e.latency:
             add(r.key_bits, "e2e", "submit -> physician-readable", r.e2e.latency)
     return rows
+
+
+def _throughput_table(rows: Sequence[ThroughputResult]) -> list[str]:
+    """A Markdown table of throughput rows."""
+    return [
+        "| batch (readings) | processes | noise pools | readings/s | ms/reading |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {t.batch} | {t.workers} | {t.pools} "
+            f"| {t.readings_per_s:.1f} | {t.ms_per_reading:.2f} |"
+            for t in rows
+        ),
+    ]
 
 
 def _cell(text: str) -> str:

@@ -99,9 +99,12 @@ def wire_section(ctx: Context) -> None:
 
 
 def zero_leakage_section(ctx: Context) -> None:
-    """The zero-leakage mode's range check, pools pre-filled and r^N inline; importing
+    """The zero-leakage mode's range check, pools pre-filled and r^N inline, and its
+    sustained rate over as many processes as the baseline's; importing
     bench.zero_leakage also registers the mode for the leakage section."""
+    from bench.throughput import SUSTAINED_SETTINGS, measure_throughput
     from bench.zero_leakage import measure_zero_leakage
+    from protocol import zero_leakage as zl
 
     readings, repeats = ctx.config.zero_leakage_readings, ctx.config.check_repeats
     ctx.results.zero_leakage = {
@@ -112,6 +115,15 @@ def zero_leakage_section(ctx: Context) -> None:
             ctx.keys, readings, repeats, prefilled=False, noise_scheme="djn"
         ),
     }
+    per_pack = zl.readings_per_pack(ctx.keys.pk)
+    batch = per_pack * max(ctx.config.batch_packs)  # a pack or more per worker
+    ctx.results.zero_leakage_throughput = measure_throughput(
+        ctx.keys,
+        [batch],
+        ctx.config.throughput_rounds,
+        mode="zero-leakage",
+        settings=SUSTAINED_SETTINGS,
+    )
 
 
 def leakage_section(ctx: Context) -> None:

@@ -1,5 +1,8 @@
 """Batched throughput of the server side (A and B): readings per second by batch size.
 
+The baseline mode by default; the zero-leakage mode (``mode="zero-leakage"``) is measured
+the same way, so that both modes' sustained rates use the same two cores.
+
 A batch is packed ``readings_per_pack`` readings per ciphertext, many packs per round.
 Each configuration runs in one process or across a pool of worker processes (one per
 core), with noise pools pre-filled before the clock starts ("burst") or empty, so that
@@ -18,16 +21,20 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
-from typing import Any
+from typing import Any, Literal
 
 from bench import pipeline as pl
 from bench.keys import BenchKeys
 from protocol import comparison as cmp
+from protocol import dgk
 from protocol.paillier import NoiseScheme
 
 BARRIER_TIMEOUT_S = 600.0
 SETTINGS: tuple[tuple[bool, NoiseScheme], ...] = ((True, "full"), (False, "full"), (False, "djn"))
 """(pools pre-filled, noise scheme) of each measured configuration."""
+SUSTAINED_SETTINGS: tuple[tuple[bool, NoiseScheme], ...] = ((False, "full"), (False, "djn"))
+"""The refill-included configurations only (the zero-leakage mode's)."""
+Mode = Literal["baseline", "zero-leakage"]
 
 _worker_keys: BenchKeys | None = None
 _worker_barrier: Barrier | None = None
@@ -45,6 +52,7 @@ class ThroughputResult:
         readings_per_s: median over rounds.
         ms_per_reading: wall time per reading, median over rounds.
         rounds: how many rounds were timed.
+        mode: the comparison mode measured.
     """
 
     batch: int
@@ -54,6 +62,7 @@ class ThroughputResult:
     readings_per_s: float
     ms_per_reading: float
     rounds: int
+    mode: Mode = "baseline"
 
     @property
     def pools(self) -> str:
@@ -68,32 +77,40 @@ def _init_worker(keys: BenchKeys, barrier: Barrier) -> None:
     _worker_keys, _worker_barrier = keys, barrier
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """One process's share of a round (picklable, sent to a worker)."""
+
+    readings: Sequence[cmp.EncryptedReading]
+    bounds: cmp.EncryptedBounds
+    prefill: bool
+    noise: NoiseScheme
+    dgk_key: dgk.DgkSecretKey | None  # the zero-leakage mode's; None: the baseline
+
+
 def _timed_chunk(
-    keys: BenchKeys,
-    readings: Sequence[cmp.EncryptedReading],
-    bounds: cmp.EncryptedBounds,
-    prefill: bool,
-    noise: NoiseScheme,
-    barrier: Barrier | None,
+    keys: BenchKeys, chunk: _Chunk, barrier: Barrier | None
 ) -> tuple[float, float, list[int]]:
-    pools = pl.Pools.empty(keys, noise)
-    if prefill:
-        pools.fill_for(len(readings))
+    pools = pl.Pools.empty(keys, chunk.noise)
+    if chunk.prefill:
+        pools.fill_for(len(chunk.readings))
     if barrier is not None:  # start every worker's clock together, after its pre-fill
         barrier.wait(BARRIER_TIMEOUT_S)
     start = time.perf_counter()
-    answers = pl.check_readings(keys, readings, bounds, pools)
+    if chunk.dgk_key is None:
+        answers = pl.check_readings(keys, chunk.readings, chunk.bounds, pools)
+    else:
+        from bench.zero_leakage import check_readings_zero_leakage
+
+        answers = check_readings_zero_leakage(
+            keys, chunk.dgk_key, chunk.readings, chunk.bounds, pools
+        )
     return start, time.perf_counter(), answers
 
 
-def _worker_chunk(
-    readings: Sequence[cmp.EncryptedReading],
-    bounds: cmp.EncryptedBounds,
-    prefill: bool,
-    noise: NoiseScheme,
-) -> tuple[float, float, list[int]]:
+def _worker_chunk(chunk: _Chunk) -> tuple[float, float, list[int]]:
     assert _worker_keys is not None, "worker started without keys"
-    return _timed_chunk(_worker_keys, readings, bounds, prefill, noise, _worker_barrier)
+    return _timed_chunk(_worker_keys, chunk, _worker_barrier)
 
 
 def _split(items: Sequence[cmp.EncryptedReading], parts: int, unit: int) -> list[list[Any]]:
@@ -107,8 +124,12 @@ def measure_throughput(
     batch_sizes: Sequence[int],
     rounds: int,
     workers: int | None = None,
+    *,
+    mode: Mode = "baseline",
+    settings: Sequence[tuple[bool, NoiseScheme]] = SETTINGS,
 ) -> list[ThroughputResult]:
-    """Readings per second at each batch size, serial and pooled, burst and sustained.
+    """Readings per second at each batch size, serial and pooled, in each of ``settings``
+    (burst and sustained by default), for ``mode``.
 
     The pool is used only for batches of at least one pack per worker.
 
@@ -116,7 +137,14 @@ def measure_throughput(
         AssertionError: a bit came out wrong.
     """
     workers = workers or os.cpu_count() or 1
-    per_pack = cmp.readings_per_pack(keys.pk)
+    dgk_key: dgk.DgkSecretKey | None = None
+    if mode == "zero-leakage":
+        from bench.zero_leakage import dgk_key_for
+        from protocol import zero_leakage as zl
+
+        dgk_key, per_pack = dgk_key_for(keys.bits), zl.readings_per_pack(keys.pk)
+    else:
+        per_pack = cmp.readings_per_pack(keys.pk)
     work = pl.make_workload(keys, max(batch_sizes))
     device_pools = pl.Pools.empty(keys)
     readings = [pl.device_encrypt(keys, p, device_pools) for p in work.plain]
@@ -128,7 +156,7 @@ def measure_throughput(
     ) as executor:
         for batch in batch_sizes:
             subset, expected = readings[:batch], work.expected[:batch]
-            for prefill, noise in SETTINGS:
+            for prefill, noise in settings:
                 for pooled in (False, True):
                     if pooled and (workers < 2 or batch < workers * per_pack):
                         continue
@@ -137,7 +165,10 @@ def measure_throughput(
                         if pooled:
                             chunks = _split(subset, workers, per_pack)
                             futures = [
-                                executor.submit(_worker_chunk, c, work.bounds, prefill, noise)
+                                executor.submit(
+                                    _worker_chunk,
+                                    _Chunk(c, work.bounds, prefill, noise, dgk_key),
+                                )
                                 for c in chunks
                             ]
                             outcomes = [f.result() for f in futures]
@@ -146,9 +177,8 @@ def measure_throughput(
                             by_reading = dict(zip(map(id, order), answers, strict=True))
                             answers = [by_reading[id(r)] for r in subset]
                         else:
-                            outcomes = [
-                                _timed_chunk(keys, subset, work.bounds, prefill, noise, None)
-                            ]
+                            chunk = _Chunk(subset, work.bounds, prefill, noise, dgk_key)
+                            outcomes = [_timed_chunk(keys, chunk, None)]
                             answers = outcomes[0][2]
                         elapsed = max(o[1] for o in outcomes) - min(o[0] for o in outcomes)
                         bits = [pl.physician_decrypt(keys, a) for a in answers]
@@ -164,6 +194,7 @@ def measure_throughput(
                             rate,
                             1000 / rate,
                             rounds,
+                            mode,
                         )
                     )
     return results

@@ -118,6 +118,28 @@ def run_zero_leakage_checks_in_memory(
     return ZeroLeakageRun(answers, times)
 
 
+def check_readings_zero_leakage(
+    keys: BenchKeys,
+    dgk_sk: dgk.DgkSecretKey,
+    readings: Sequence[cmp.EncryptedReading],
+    bounds: cmp.EncryptedBounds,
+    pools: pl.Pools,
+) -> list[int]:
+    """Server side (A and B) for a batch in this mode, as ``bench.pipeline.check_readings``
+    does for the baseline (PDec_1 on a thread beside B's, as the services run it).
+
+    Raises:
+        AssertionError: an honest reading was rejected by the guard bits.
+    """
+    run = run_zero_leakage_checks_in_memory(
+        (keys.pk, keys.share_a, keys.share_b), dgk_sk, keys.pk_physician, readings, bounds,
+        pools.a_noise, offload=asyncio.to_thread,
+    )  # fmt: skip
+    if None in run.answers:
+        raise AssertionError("an honest reading was rejected by the guard bits")
+    return [a for a in run.answers if a is not None]
+
+
 def record_zero_leakage_view(keys: BenchKeys, checks: int) -> tuple[list[int], list[int]]:
     """B's view per check (z - 2^(l+1+kappa), centred like the baseline's t) and the true
     distance to the bound, for ``bench.modes``.

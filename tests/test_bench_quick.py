@@ -66,6 +66,10 @@ def test_quick_bench_writes_report_and_prints_json_last(tmp_path: Path):
         assert summary["e2e_missing_reason"]
     assert summary["baseline_leakage_bits"] > summary["random_leakage_bits"]
     assert summary["zero_leakage_per_check_ms"] > 0
+    # the zero-leakage mode's sustained rates, measured like the baseline's (both cores)
+    assert summary["zero_leakage_throughput_sustained_checks_per_s"] > 0
+    assert summary["zero_leakage_throughput_sustained_djn_checks_per_s"] > 0
+    assert "Zero-leakage mode, measured the same way" in (out / "report.md").read_text()
     # the ingestion run: every reading acknowledged and decided, no connection lost
     assert summary["ingest_missing_reason"] is None, summary["ingest_missing_reason"]
     assert summary["ingest_readings"] == 100 and summary["ingest_connection_errors"] == 0
