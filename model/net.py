@@ -51,6 +51,7 @@ class _PooledCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * in_ch, 1)
+        self.mix_style = 0.0  # training only; see mix_style()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Window logits.
@@ -69,10 +70,42 @@ class _PooledCNN(nn.Module):
         return logits
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The pooled features the classifier sees: ``(batch, 2 * widths[-1])``."""
-        h = self.features(x.flatten(1, 2) if self.dims == 1 else x)  # 1-D: bands -> channels
+        """The pooled features the classifier sees: ``(batch, 2 * widths[-1])``.
+
+        In training with :attr:`mix_style` > 0, the channel statistics of the input (a
+        stethoscope's colour, per band) and of the first block's output are mixed between
+        windows (:func:`mix_style`); in evaluation and in the exported graph, never.
+        """
+        h = x.flatten(1, 2) if self.dims == 1 else x  # 1-D: bands -> channels
+        if not (self.training and self.mix_style > 0):
+            h = self.features(h)
+        else:
+            first_block = len(self.features) // len(self.widths)
+            h = mix_style(h, self.mix_style)
+            for i, layer in enumerate(self.features):
+                h = layer(h)
+                if i + 1 == first_block:
+                    h = mix_style(h, self.mix_style)
         axes = tuple(range(2, h.dim()))
         return torch.cat([h.mean(dim=axes), h.amax(dim=axes)], dim=1)
+
+
+def mix_style(x: torch.Tensor, probability: float, alpha: float = 0.1) -> torch.Tensor:
+    """MixStyle (Zhou et al., ICLR 2021): with ``probability``, each window's per-channel
+    mean and standard deviation (over time, and frequency in 2-D) are replaced by a
+    Beta(alpha, alpha) mix of its own and another window's of the batch, which is
+    likely from another set. It makes up new "stethoscopes" from real ones.
+    """
+    if torch.rand(()) >= probability or x.size(0) < 2:
+        return x
+    axes = tuple(range(2, x.dim()))
+    mean = x.mean(dim=axes, keepdim=True).detach()
+    std = (x.var(dim=axes, keepdim=True) + 1e-6).sqrt().detach()
+    share = torch.distributions.Beta(alpha, alpha).sample((x.size(0), *([1] * (x.dim() - 1))))
+    other = torch.randperm(x.size(0))
+    mixed_mean = share * mean + (1 - share) * mean[other]
+    mixed_std = share * std + (1 - share) * std[other]
+    return (x - mean) / std * mixed_std + mixed_mean
 
 
 class HeartCNN2D(_PooledCNN):

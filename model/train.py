@@ -109,6 +109,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="domain-adversarial training: weight of the reversed set-classifier gradient (0: off)",
     )
     p.add_argument(
+        "--mix-style",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="MixStyle: with probability P per batch, mix windows' channel statistics "
+        "(input bands and first block) across the batch (0: off)",
+    )
+    p.add_argument(
         "--feature",
         action="append",
         default=[],
@@ -395,6 +403,7 @@ def main(argv: list[str]) -> int:
     segmentations = segment_all(signals, params, not args.no_progress)
 
     net = build_net(args.arch, params.n_channels)
+    net.mix_style = args.mix_style
     n_params = count_parameters(net)
     n_train_sets = len({key[0] for key in probabilities})
     adversary = SetAdversary(2 * net.widths[-1], n_train_sets, args.adversary_weight)

@@ -1,0 +1,46 @@
+"""MixStyle (training only): it mixes channel statistics between windows in training and
+leaves evaluation, hence the exported model, untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from model.net import HeartCNN, mix_style  # noqa: E402
+
+
+def test_mixing_windows_of_one_style_changes_nothing() -> None:
+    torch.manual_seed(0)
+    window = torch.randn(1, 32, 240)
+    batch = window.repeat(8, 1, 1)  # same statistics everywhere: any mix is the same
+    assert torch.allclose(mix_style(batch, 1.0), batch, atol=1e-4)
+
+
+def test_each_window_gets_a_mix_of_its_own_and_another_s_statistics() -> None:
+    torch.manual_seed(1)
+    batch = torch.randn(16, 4, 200) * torch.linspace(0.5, 3, 16)[:, None, None]
+    batch = batch + torch.linspace(-2, 2, 16)[:, None, None]
+    out = mix_style(batch, 1.0)
+    means, new_means = batch.mean(dim=2), out.mean(dim=2)
+    assert not torch.allclose(out, batch)
+    # every new mean lies within the batch's range of means, channel by channel
+    low, high = means.min(dim=0).values, means.max(dim=0).values
+    assert bool(((new_means >= low - 1e-3) & (new_means <= high + 1e-3)).all())
+
+
+def test_off_or_in_evaluation_the_net_is_unchanged() -> None:
+    torch.manual_seed(2)
+    net = HeartCNN()
+    x = torch.randn(6, 1, 32, 249)
+    assert torch.equal(mix_style(x[:, 0], 0.0), x[:, 0])
+    net.eval()
+    plain = net(x)
+    net.mix_style = 1.0
+    assert torch.equal(net(x), plain)  # eval: never mixed, so ONNX export is unaffected
+    net.train()
+    torch.manual_seed(3)
+    mixed = net.embed(x)
+    net.mix_style = 0.0
+    torch.manual_seed(3)
+    assert not torch.allclose(mixed, net.embed(x))
