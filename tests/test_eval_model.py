@@ -66,6 +66,21 @@ def test_eval_prints_metrics_and_json(
 
 
 @pytest.mark.data
+def test_crop_scores_the_first_seconds_and_refuses_less_than_two(
+    physionet_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(physionet_dir), "--json"]) == 0
+    whole = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main([str(physionet_dir), "--crop", "2", "--json"]) == 0
+    cropped = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert whole["crop_s"] is None and cropped["crop_s"] == 2.0
+    assert cropped["n"] + cropped["refused"] == 4  # clipped crops are refused, as on a device
+    with pytest.raises(SystemExit):
+        main([str(physionet_dir), "--crop", "1.5"])
+    assert "--crop: between 2 and 3600 seconds" in capsys.readouterr().err
+
+
+@pytest.mark.data
 def test_eval_refuses_bad_audio_and_uses_split(
     physionet_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
