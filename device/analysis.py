@@ -9,7 +9,7 @@ A heart-sound recording of 2-4 s is long enough for a score but too short for a 
 rate: it is sent as a *score-only* reading (the rate-missing flag set; docs/design.md,
 "Readings without a heart rate"), judged on its score alone. A recording with no rate
 because it is too poor is not sent: nothing here tells a poor heart recording from noise,
-and noise scores about 0.5, a false alarm (docs/model.md, "Short recordings").
+and noise scores above the threshold, a false alarm (docs/model.md, "Short recordings").
 
 An ECG or PPG recording has no heart sounds, so it gets no abnormality score: it is
 judged on its rate and rhythm only, and the device sends the score as 0 ("no score",

@@ -93,8 +93,8 @@ def reading_from(result: Analysis, heart_rate: float | None, score: float | None
     if heart_rate is None and not result.usable:
         if result.score is not None and result.bpm is None:
             # Honest refusal: a recording too poor for a rate cannot be told from noise,
-            # whose score (about 0.5) would be a false alarm; a stand-in rate would be a
-            # made-up number.
+            # whose score (above the threshold) would be a false alarm; a stand-in rate
+            # would be a made-up number.
             raise InputError(
                 f"{result.source}: no usable heart rate ({result.reason}); its abnormality "
                 f"score {result.score:.4f} was computed on this device, but the recording "

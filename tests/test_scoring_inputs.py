@@ -52,7 +52,7 @@ def test_a_two_second_clip_gets_a_score_but_no_heart_rate(tmp_path: Path) -> Non
 
 
 def test_a_recording_too_poor_for_a_rate_sends_nothing(tmp_path: Path) -> None:
-    """Noise has no heart rate and a score about 0.5 (a false alarm if sent): not sent,
+    """Noise has no heart rate and a score above the threshold (a false alarm if sent): not sent,
     and the device says so."""
     noise = tmp_path / "noise.wav"
     samples = np.random.default_rng(0).normal(0, 0.1, 10 * 4000)
