@@ -25,6 +25,7 @@ from bench.keys import BenchKeys
 from bench.results import EndToEnd
 from bench.stats import summarise
 from protocol.ciphertext import decode_ciphertext, encode_ciphertext
+from protocol.messages import READING_CIPHERTEXTS
 from protocol.modes import ModeName
 from protocol.paillier import NoisePool, encrypt, key_id
 from protocol.params import MIN_KEY_BITS
@@ -116,9 +117,7 @@ def reading_body(keys: BenchKeys, plain: pl.Plain, noise: NoisePool) -> dict[str
         "taken_at": datetime.now(UTC).isoformat(),
         **{
             field: encode_ciphertext(pk, encrypt(pk, value, noise.take()))
-            for field, value in zip(
-                ("heart_rate", "score", "irregularity", "rate_missing"), plain, strict=True
-            )
+            for field, value in zip(READING_CIPHERTEXTS, plain, strict=True)
         },
     }
 

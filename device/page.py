@@ -46,6 +46,7 @@ from device.cli import reading_from
 from device.history import DeviceHistory, history_path
 from device.outbox import Outbox, outbox_path
 from device.sending import OutboxSender, deliver, keep
+from protocol.messages import READING_CIPHERTEXTS
 
 DEFAULT_PORT = 8766
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -70,9 +71,7 @@ HISTORY_SHOWN = 10
 def shown_body(body: dict[str, Any]) -> dict[str, str]:
     """The request body of ``POST /v1/readings`` with its ciphertexts shortened for display."""
     return {
-        key: shorten(str(value))
-        if key in ("heart_rate", "score", "irregularity", "rate_missing")
-        else str(value)
+        key: shorten(str(value)) if key in READING_CIPHERTEXTS else str(value)
         for key, value in body.items()
     }
 

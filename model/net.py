@@ -51,7 +51,11 @@ class _PooledCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * in_ch, 1)
-        self.mix_style = 0.0  # training only; see mix_style()
+        # Training only; see mix_style(). Probability per batch, Beta(alpha, alpha), and
+        # after how many conv blocks the statistics are mixed as well as at the input.
+        self.mix_style = 0.0
+        self.mix_style_alpha = 0.1
+        self.mix_style_blocks = 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Window logits.
@@ -73,19 +77,21 @@ class _PooledCNN(nn.Module):
         """The pooled features the classifier sees: ``(batch, 2 * widths[-1])``.
 
         In training with :attr:`mix_style` > 0, the channel statistics of the input (a
-        stethoscope's colour, per band) and of the first block's output are mixed between
-        windows (:func:`mix_style`); in evaluation and in the exported graph, never.
+        stethoscope's colour, per band) and of the first :attr:`mix_style_blocks` blocks'
+        outputs are mixed between windows (:func:`mix_style`); in evaluation and in the
+        exported graph, never.
         """
         h = x.flatten(1, 2) if self.dims == 1 else x  # 1-D: bands -> channels
         if not (self.training and self.mix_style > 0):
             h = self.features(h)
         else:
-            first_block = len(self.features) // len(self.widths)
-            h = mix_style(h, self.mix_style)
+            block_length = len(self.features) // len(self.widths)
+            mix_after = {block_length * (k + 1) for k in range(self.mix_style_blocks)}
+            h = mix_style(h, self.mix_style, self.mix_style_alpha)
             for i, layer in enumerate(self.features):
                 h = layer(h)
-                if i + 1 == first_block:
-                    h = mix_style(h, self.mix_style)
+                if i + 1 in mix_after:
+                    h = mix_style(h, self.mix_style, self.mix_style_alpha)
         axes = tuple(range(2, h.dim()))
         return torch.cat([h.mean(dim=axes), h.amax(dim=axes)], dim=1)
 

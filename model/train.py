@@ -117,6 +117,18 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "(input bands and first block) across the batch (0: off; 0.5 shipped, docs/model.md)",
     )
     p.add_argument(
+        "--mix-style-alpha",
+        type=float,
+        default=0.1,
+        help="MixStyle's Beta(alpha, alpha) mixing weights (larger: more even mixes)",
+    )
+    p.add_argument(
+        "--mix-style-blocks",
+        type=int,
+        default=1,
+        help="also mix the statistics after this many of the first conv blocks (0-4)",
+    )
+    p.add_argument(
         "--feature",
         action="append",
         default=[],
@@ -403,7 +415,13 @@ def main(argv: list[str]) -> int:
     segmentations = segment_all(signals, params, not args.no_progress)
 
     net = build_net(args.arch, params.n_channels)
+    if not 0 <= args.mix_style_blocks <= len(net.widths) or args.mix_style_alpha <= 0:
+        raise SystemExit(
+            f"--mix-style-blocks takes 0-{len(net.widths)} and --mix-style-alpha a positive number"
+        )
     net.mix_style = args.mix_style
+    net.mix_style_alpha = args.mix_style_alpha
+    net.mix_style_blocks = args.mix_style_blocks
     n_params = count_parameters(net)
     n_train_sets = len({key[0] for key in probabilities})
     adversary = SetAdversary(2 * net.widths[-1], n_train_sets, args.adversary_weight)

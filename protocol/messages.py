@@ -305,6 +305,10 @@ class RangeOut(Strict):
     updated_at: AwareDatetime
 
 
+READING_CIPHERTEXTS = ("heart_rate", "score", "irregularity", "rate_missing")
+"""The fields of :class:`ReadingIn` that hold ciphertexts, in the device's order."""
+
+
 class ReadingIn(Strict):
     """A device's reading: E(hr), E(score), E(irregularity), E(rate_missing) under the
     system key.

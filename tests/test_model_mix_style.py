@@ -44,3 +44,24 @@ def test_off_or_in_evaluation_the_net_is_unchanged() -> None:
     net.mix_style = 0.0
     torch.manual_seed(3)
     assert not torch.allclose(mixed, net.embed(x))
+
+
+@pytest.mark.parametrize("blocks", [0, 1, 3])
+def test_the_input_and_the_first_blocks_outputs_are_mixed(
+    blocks: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import model.net
+
+    seen_channels: list[int] = []
+
+    def record(x: torch.Tensor, probability: float, alpha: float = 0.1) -> torch.Tensor:
+        seen_channels.append(x.size(1))
+        assert alpha == 0.3
+        return x
+
+    monkeypatch.setattr(model.net, "mix_style", record)
+    net = HeartCNN()
+    net.train()
+    net.mix_style, net.mix_style_alpha, net.mix_style_blocks = 1.0, 0.3, blocks
+    net.embed(torch.randn(4, 1, 32, 249))
+    assert seen_channels == [32, *net.widths[:blocks]]

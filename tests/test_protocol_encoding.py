@@ -15,6 +15,7 @@ from protocol.encoding import (
     from_zn,
     to_zn,
 )
+from protocol.messages import READING_CIPHERTEXTS, ReadingIn
 from protocol.paillier import encrypt
 
 
@@ -69,3 +70,10 @@ def test_malformed_ciphertexts_are_named(system_keys, make, message):
     pk, _, _ = system_keys
     with pytest.raises(CiphertextError, match=message):
         decode_ciphertext(pk, make(pk), field="heart_rate")
+
+
+def test_reading_ciphertexts_are_exactly_the_readings_encrypted_fields() -> None:
+    """The one list the device page, the bench and the tests share must follow the model."""
+    plain_fields = {"reading_id", "key_id", "taken_at"}
+    assert set(ReadingIn.model_fields) - plain_fields == set(READING_CIPHERTEXTS)
+    assert len(READING_CIPHERTEXTS) == len(set(READING_CIPHERTEXTS))

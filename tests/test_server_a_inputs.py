@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from protocol.ciphertext import ciphertext_length, encode_ciphertext
+from protocol.messages import READING_CIPHERTEXTS
 from tests.service_helpers import (
     PASSWORD,
     bearer,
@@ -474,8 +475,7 @@ async def test_database_holds_no_plaintext_and_b_sees_no_device_ciphertext(world
     assert PASSWORD not in stored  # only its argon2 hash
 
     assert world.stack.b.bodies, "server B was never called"
-    fields = ("heart_rate", "score", "irregularity", "rate_missing")
-    forbidden = [b[k] for b in bodies for k in fields]
+    forbidden = [b[k] for b in bodies for k in READING_CIPHERTEXTS]
     forbidden += [b["reading_id"] for b in bodies] + [world.patient_id]
     for sent in world.stack.b.bodies:
         text = sent.decode()
