@@ -56,6 +56,7 @@ class _PooledCNN(nn.Module):
         self.mix_style = 0.0
         self.mix_style_alpha = 0.1
         self.mix_style_blocks = 1
+        self.style_noise = False  # DSU's resampling (style_noise()) instead of mixing
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Window logits.
@@ -87,13 +88,18 @@ class _PooledCNN(nn.Module):
         else:
             block_length = len(self.features) // len(self.widths)
             mix_after = {block_length * (k + 1) for k in range(self.mix_style_blocks)}
-            h = mix_style(h, self.mix_style, self.mix_style_alpha)
+            h = self._perturb_style(h)
             for i, layer in enumerate(self.features):
                 h = layer(h)
                 if i + 1 in mix_after:
-                    h = mix_style(h, self.mix_style, self.mix_style_alpha)
+                    h = self._perturb_style(h)
         axes = tuple(range(2, h.dim()))
         return torch.cat([h.mean(dim=axes), h.amax(dim=axes)], dim=1)
+
+    def _perturb_style(self, h: torch.Tensor) -> torch.Tensor:
+        if self.style_noise:
+            return style_noise(h, self.mix_style)
+        return mix_style(h, self.mix_style, self.mix_style_alpha)
 
 
 def mix_style(x: torch.Tensor, probability: float, alpha: float = 0.1) -> torch.Tensor:
@@ -112,6 +118,25 @@ def mix_style(x: torch.Tensor, probability: float, alpha: float = 0.1) -> torch.
     mixed_mean = share * mean + (1 - share) * mean[other]
     mixed_std = share * std + (1 - share) * std[other]
     return (x - mean) / std * mixed_std + mixed_mean
+
+
+def style_noise(x: torch.Tensor, probability: float) -> torch.Tensor:
+    """DSU (Li et al., "Uncertainty modeling for out-of-distribution generalization",
+    ICLR 2022): with ``probability``, each window's per-channel mean and standard deviation
+    are redrawn from a Gaussian around them, as wide as those statistics vary over the
+    batch. Unlike :func:`mix_style`, which stays between the training stethoscopes, it
+    also makes up colours beyond them.
+    """
+    if torch.rand(()) >= probability or x.size(0) < 2:
+        return x
+    axes = tuple(range(2, x.dim()))
+    mean = x.mean(dim=axes, keepdim=True).detach()
+    std = (x.var(dim=axes, keepdim=True) + 1e-6).sqrt().detach()
+    mean_spread = (mean.var(dim=0, keepdim=True) + 1e-6).sqrt()
+    std_spread = (std.var(dim=0, keepdim=True) + 1e-6).sqrt()
+    new_mean = mean + torch.randn_like(mean) * mean_spread
+    new_std = std + torch.randn_like(std) * std_spread
+    return (x - mean) / std * new_std + new_mean
 
 
 class HeartCNN2D(_PooledCNN):

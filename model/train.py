@@ -123,6 +123,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="MixStyle's Beta(alpha, alpha) mixing weights (larger: more even mixes)",
     )
     p.add_argument(
+        "--style-noise",
+        action="store_true",
+        help="redraw the statistics around their own (DSU) instead of mixing them, with "
+        "--mix-style's probability at the same places",
+    )
+    p.add_argument(
         "--mix-style-blocks",
         type=int,
         default=1,
@@ -422,6 +428,7 @@ def main(argv: list[str]) -> int:
     net.mix_style = args.mix_style
     net.mix_style_alpha = args.mix_style_alpha
     net.mix_style_blocks = args.mix_style_blocks
+    net.style_noise = args.style_noise
     n_params = count_parameters(net)
     n_train_sets = len({key[0] for key in probabilities})
     adversary = SetAdversary(2 * net.widths[-1], n_train_sets, args.adversary_weight)

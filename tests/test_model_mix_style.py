@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from model.net import HeartCNN, mix_style  # noqa: E402
+from model.net import HeartCNN, mix_style, style_noise  # noqa: E402
 
 
 def test_mixing_windows_of_one_style_changes_nothing() -> None:
@@ -65,3 +65,15 @@ def test_the_input_and_the_first_blocks_outputs_are_mixed(
     net.mix_style, net.mix_style_alpha, net.mix_style_blocks = 1.0, 0.3, blocks
     net.embed(torch.randn(4, 1, 32, 249))
     assert seen_channels == [32, *net.widths[:blocks]]
+
+
+def test_style_noise_redraws_statistics_near_the_batch_s_spread() -> None:
+    torch.manual_seed(4)
+    batch = torch.randn(32, 4, 300) + torch.linspace(-1, 1, 32)[:, None, None]
+    out = style_noise(batch, 1.0)
+    assert not torch.allclose(out, batch)
+    shift = (out.mean(dim=2) - batch.mean(dim=2)).abs()
+    spread = batch.mean(dim=2).std(dim=0)
+    # a Gaussian redraw as wide as the batch's spread: about 0.8 spread on average
+    assert 0.3 < float((shift / spread).mean()) < 1.5
+    assert torch.equal(style_noise(batch, 0.0), batch)
