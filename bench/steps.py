@@ -154,7 +154,7 @@ def measure_steps(keys: BenchKeys, repeats: int) -> list[StepResult]:
                 keys.pk_physician, prepared.answer_table, signs, pools.b_physician.take()
             ),
         ),
-        ("physician", "decrypt bit (CRT)", lambda: pl.physician_decrypt(keys, answer)),
+        ("physician", "decrypt bit (mod p only)", lambda: pl.physician_decrypt(keys, answer)),
         ("A", RHYTHM_STEP, with_rhythm),
         ("A", NO_RHYTHM_STEP, without_rhythm),
     ]

@@ -13,7 +13,7 @@ from typing import Any
 from client.errors import ConfigError
 from client.local_files import read_json, write_json
 from protocol.ciphertext import CiphertextError, decode_ciphertext
-from protocol.paillier import PrivateKey, PublicKey, decrypt, generate_keypair, key_id
+from protocol.paillier import PrivateKey, PublicKey, decrypt_small, generate_keypair, key_id
 from protocol.params import DEFAULT_KEY_BITS
 
 PRIVATE_FILE = "physician_key.json"
@@ -45,7 +45,8 @@ class PhysicianKeyPair:
         return {"key_id": self.key_id, "n": hex(n)}
 
     def decrypt_value(self, ciphertext_b64: str, field: str = "result") -> int:
-        """Decrypt a base64 ciphertext made under pk_D.
+        """Decrypt a base64 ciphertext made under pk_D whose plaintext is small (a bit, a
+        count): modulo the smaller prime only (``protocol.paillier.decrypt_small``).
 
         Raises:
             ResultDecodeError: malformed, or not a ciphertext under this key.
@@ -54,7 +55,7 @@ class PhysicianKeyPair:
             ciphertext = decode_ciphertext(self.public_key, ciphertext_b64, field)
         except CiphertextError as exc:
             raise ResultDecodeError(f"{exc} (is this the physician key it was made for?)") from None
-        return decrypt(self.private_key, ciphertext)
+        return decrypt_small(self.private_key, ciphertext)
 
     def decrypt_bit(self, ciphertext_b64: str) -> bool:
         """A result: ``True`` abnormal (1), ``False`` normal (0).

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import secrets
 import stat
 
 import pytest
@@ -11,7 +13,7 @@ from client.errors import ConfigError
 from physician import keys as physician_keys
 from physician.keys import PhysicianKeyPair, ResultDecodeError
 from protocol.ciphertext import encode_ciphertext
-from protocol.paillier import add, encrypt
+from protocol.paillier import add, decrypt, decrypt_small, encrypt
 from tests.conftest import physician_key
 
 
@@ -74,3 +76,28 @@ def test_a_result_under_another_key_is_refused(pair):
     c = encode_ciphertext(other.public_key, encrypt(other.public_key, 1))
     with pytest.raises(ResultDecodeError):
         pair.decrypt_bit(c)
+
+
+def test_decryption_mod_p_equals_the_full_one_below_p(pair):
+    """Bits and tallies are decrypted modulo the smaller prime only (half the cost)."""
+    pk, sk = pair.public_key, pair.private_key
+    p = sk.p
+    assert p < sk.q
+    for m in (0, 1, 2, 1000, p - 1, secrets.randbelow(p)):
+        c = encrypt(pk, m)
+        assert decrypt_small(sk, c) == decrypt(sk, c) == m
+    # Above p it reduces: only the key's owner can aim a value at 0 or 1 this way,
+    # since m = 1 + k p reveals p = gcd(m - 1, N).
+    assert decrypt_small(sk, encrypt(pk, p + 1)) == 1
+    assert math.gcd(p + 1 - 1, pk.n) == p
+
+
+def test_random_plaintexts_are_not_taken_for_bits_or_counts(pair):
+    """A tampered ciphertext (a value nobody chose) fails the bit and count checks."""
+    pk = pair.public_key
+    for _ in range(20):
+        c = encode_ciphertext(pk, encrypt(pk, 2 + secrets.randbelow(pk.n - 2)))
+        with pytest.raises(ResultDecodeError):
+            pair.decrypt_bit(c)
+        with pytest.raises(ResultDecodeError):
+            pair.decrypt_count(c, at_most=10_000)

@@ -12,6 +12,8 @@ class PaillierPrivateKey:
     public_key: PaillierPublicKey
     p: int
     q: int
+    psquare: int
+    hp: int  # L_p(g^(p-1) mod p^2)^-1 mod p, with p < q
     def __init__(self, public_key: PaillierPublicKey, p: int, q: int) -> None: ...
     def raw_decrypt(self, ciphertext: int) -> int: ...
 
