@@ -114,7 +114,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         default=0.5,
         metavar="P",
         help="MixStyle: with probability P per batch, mix windows' channel statistics "
-        "(input bands and first block) across the batch (0: off; 0.5 shipped, docs/model.md)",
+        "(input bands and the first --mix-style-blocks blocks) across the batch (0: off; "
+        "0.5 shipped, docs/model.md)",
     )
     p.add_argument(
         "--mix-style-alpha",
