@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from protocol.messages import ReadingAccepted, ReadingIn
+from protocol.messages import READING_CIPHERTEXTS, ReadingAccepted, ReadingIn
 from server_a.api.deps import LimitedDevice, ServicesDep
 from server_a.storage import Conflict, NewReading, now
 from server_a.validation import InputRejected, check_system_ciphertexts
@@ -40,11 +40,10 @@ def submit_reading(
         check_system_ciphertexts(
             services.system_key,
             body.key_id,
-            {
-                "heart_rate": body.heart_rate,
-                "score": body.score,
-                "irregularity": body.irregularity,
-                **({} if body.rate_missing is None else {"rate_missing": body.rate_missing}),
+            {  # rate_missing may be absent (a device from before the field)
+                name: value
+                for name in READING_CIPHERTEXTS
+                if (value := getattr(body, name)) is not None
             },
         )
     except InputRejected as exc:
