@@ -20,6 +20,7 @@ import ctypes
 import json
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,15 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs")
     p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    p.add_argument(
+        "--average-from",
+        type=int,
+        default=0,
+        metavar="EPOCH",
+        help="stochastic weight averaging: the model is the mean of the weights after "
+        "each epoch from EPOCH to --epochs (batch-norm statistics recomputed), instead of "
+        "the epoch with the best validation MAcc; early stopping is then off (0: off)",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=1e-3)
@@ -378,6 +388,8 @@ def main(argv: list[str]) -> int:
         Exit status (0 on success, 2 if torch is missing).
     """
     args = _parse(argv)
+    if not 0 <= args.average_from <= args.epochs:
+        raise SystemExit(f"--average-from takes 0-{args.epochs} (--epochs)")
     try:
         import torch
         from rich.progress import Progress
@@ -446,43 +458,54 @@ def main(argv: list[str]) -> int:
         + ", ".join(f"{k[0]}{k[1]}={v:.3f}" for k, v in sorted(probabilities.items()))
     )
 
+    # SWA (Izmailov et al. 2018; dense averaging for domain generalisation: Cha et al.,
+    # SWAD, 2021): the mean of many epochs' weights lies in a flatter region than any one
+    # of them, and it replaces the noisiest choice of a run, the early-stopping epoch.
+    averaged = torch.optim.swa_utils.AveragedModel(net) if args.average_from else None
+
+    def batches(feats: Any, labels: Any) -> Iterator[tuple[Any, Any, slice]]:
+        for s in range(0, len(labels), args.batch_size):
+            part = slice(s, s + args.batch_size)
+            xb = _spec_augment(feats[part, None].copy(), rng, params.n_mels)
+            yield torch.from_numpy(xb), torch.from_numpy(labels[part]), part
+
+    def training_epoch() -> tuple[Any, Any, Any]:
+        return sample_training_windows(
+            signals,
+            segmentations,
+            strata,
+            probabilities,
+            args.windows_per_epoch,
+            rng,
+            params,
+            args.augment_prob,
+        )
+
     best: dict[str, Any] = {"macc": -1.0, "auc": -1.0, "epoch": -1, "state": None}
     history: list[dict[str, float]] = []
     start = time.time()
     with Progress(disable=args.no_progress) as progress:
         task = progress.add_task("epoch 1", total=args.epochs)
         for epoch in range(1, args.epochs + 1):
-            win_feats, win_lab, win_set = sample_training_windows(
-                signals,
-                segmentations,
-                strata,
-                probabilities,
-                args.windows_per_epoch,
-                rng,
-                params,
-                args.augment_prob,
-            )
+            win_feats, win_lab, win_set = training_epoch()
             n_windows = len(win_lab)
             net.train()
             total = 0.0
             batch_task = progress.add_task(f"  batches {epoch}", total=n_windows)
-            for s in range(0, n_windows, args.batch_size):
-                xb = _spec_augment(
-                    win_feats[s : s + args.batch_size, None].copy(), rng, params.n_mels
-                )
-                yb = torch.from_numpy(win_lab[s : s + args.batch_size])
+            for xb, yb, rows in batches(win_feats, win_lab):
                 opt.zero_grad()
-                emb = net.embed(torch.from_numpy(xb))
+                emb = net.embed(xb)
                 loss = loss_fn(net.classify(emb), yb)
                 if args.adversary_weight > 0:
-                    domain = torch.from_numpy(win_set[s : s + args.batch_size])
-                    loss = loss + set_loss(adversary(emb), domain)
+                    loss = loss + set_loss(adversary(emb), torch.from_numpy(win_set[rows]))
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(yb)
                 progress.update(batch_task, advance=len(yb))
             progress.remove_task(batch_task)
             sched.step()
+            if averaged is not None and epoch >= args.average_from:
+                averaged.update_parameters(net)
             val_scores = record_scores(net, cache, val_idx)
             # Early stopping and the threshold follow the MEAN OVER SETS of validation
             # MAcc: a pooled figure would be carried by training-e alone.
@@ -519,10 +542,17 @@ def main(argv: list[str]) -> int:
                 f"epoch {epoch:2d} loss {total / n_windows:.4f} val macro macc {macc:.4f} "
                 f"auc {auc:.4f} thr {thr:.3f}"
             )
-            if epoch - best["epoch"] >= args.patience:
+            if averaged is None and epoch - best["epoch"] >= args.patience:
                 break
 
-    net.load_state_dict(best["state"])
+    if averaged is None:
+        net.load_state_dict(best["state"])
+    else:
+        # The averaged weights need batch-norm statistics of their own: one more epoch
+        # of training windows, in training mode (augmented and mixed as in training).
+        net.load_state_dict(averaged.module.state_dict())
+        win_feats, win_lab, _ = training_epoch()
+        torch.optim.swa_utils.update_bn((xb for xb, _, _ in batches(win_feats, win_lab)), net)
     val_scores = record_scores(net, cache, val_idx)
     # chosen on VALIDATION only
     threshold, _ = best_macro_threshold(val_labels, val_scores, val_sets)
@@ -536,6 +566,7 @@ def main(argv: list[str]) -> int:
         "extra_sets": {name: str(folder) for name, folder in extra_sets.items()},
         "params": n_params,
         "best_epoch": best["epoch"],
+        "averaged_epochs": [args.average_from, len(history)] if averaged is not None else None,
         "epochs_run": len(history),
         "train_seconds": round(time.time() - start, 1),
         "threshold": threshold,

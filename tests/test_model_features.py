@@ -202,3 +202,11 @@ def test_training_refuses_an_unknown_held_out_set_by_name(
         main(["--data-dir", str(shared_data), "--holdout-set", "zz", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="want NAME=DIR"):
         main(["--data-dir", str(shared_data), "--extra-set", "b=/x", "--out", str(tmp_path)])
+
+
+def test_training_refuses_an_averaging_start_past_the_last_epoch(tmp_path: Path) -> None:
+    """Checked before any data is read, so it needs no data."""
+    from model.train import main
+
+    with pytest.raises(SystemExit, match=r"--average-from takes 0-12 \(--epochs\)"):
+        main(["--epochs", "12", "--average-from", "13", "--out", str(tmp_path)])
