@@ -26,7 +26,7 @@ from protocol.ciphertext import decode_ciphertext
 from protocol.keys import KeyShare
 from protocol.modes.base import Offload, inline
 from protocol.modes.memory import answers_in_order, compare_in_memory, jobs_for
-from protocol.modes.zero_leakage import ZeroLeakageA, ZeroLeakageB
+from protocol.modes.zero_leakage import TERMS_PER_READING, ZeroLeakageA, ZeroLeakageB
 from protocol.paillier import (
     NoisePool,
     NoiseScheme,
@@ -82,6 +82,7 @@ def run_zero_leakage_checks_in_memory(
     *,
     pdec_ahead: bool = True,
     offload: Offload = inline,
+    dgk_factors: Callable[[int], list[int]] | None = None,
 ) -> ZeroLeakageRun:
     """Range checks of ``readings`` against one patient's ``bounds`` in the zero-leakage mode.
 
@@ -99,12 +100,15 @@ def run_zero_leakage_checks_in_memory(
         pdec_ahead: B's partial decryption at the same time as A's (as the services do).
         offload: where A's CPU work between rounds runs (``asyncio.to_thread``: PDec_1
             overlaps B's PDec_2, as in the services).
+        dgk_factors: A's DGK re-randomisers (a pool's ``take``); fresh by default.
 
     Returns:
         Answers (Enc_pkD(bit) or None) in input order and per-party seconds.
     """
     _, share_a, share_b = system
-    mode_a = ZeroLeakageA(share_a, dgk_sk.public, noise, pdec_ahead=pdec_ahead)
+    mode_a = ZeroLeakageA(
+        share_a, dgk_sk.public, noise, pdec_ahead=pdec_ahead, dgk_factors=dgk_factors
+    )
     mode_b = ZeroLeakageB(share_b, dgk_sk, pk_physician.n.bit_length(), noise)
     jobs = jobs_for(readings, bounds, pk_physician)
     started = time.perf_counter()
@@ -197,8 +201,9 @@ def measure_zero_leakage(
         keys: the bench's system and physician keys.
         readings: readings per batch.
         repeats: timed batches (after one untimed warm-up batch).
-        prefilled: draw r^N from pools filled beforehand (the burst case); otherwise every
-            r^N is computed inline (the sustained case).
+        prefilled: draw r^N and A's DGK re-randomisers from pools filled beforehand (the
+            burst case, as server A's filler thread keeps them); otherwise each is computed
+            inline (the sustained case).
         noise_scheme: how each r^N is drawn.
 
     Returns:
@@ -214,9 +219,11 @@ def measure_zero_leakage(
             keys.pk.n: NoisePool(keys.pk, 0, noise_scheme),
             keys.pk_physician.n: NoisePool(keys.pk_physician, 0, noise_scheme),
         }
+        factors = dgk.RandomFactorPool(dgk_sk.public, 0)
         if prefilled:
             pools[keys.pk.n].fill(readings)
             pools[keys.pk_physician.n].fill((ANSWER_TABLE_SIZE + 1) * readings)
+            factors.fill(TERMS_PER_READING * readings)
 
         def noise(key: PublicKey, pools: dict[int, NoisePool] = pools) -> int:
             return pools[key.n].take()
@@ -224,7 +231,7 @@ def measure_zero_leakage(
         begin = time.perf_counter()
         run = run_zero_leakage_checks_in_memory(
             system, dgk_sk, keys.pk_physician, encrypted, workload.bounds, noise,
-            offload=asyncio.to_thread,
+            offload=asyncio.to_thread, dgk_factors=factors.take,
         )  # fmt: skip
         elapsed_ms = (time.perf_counter() - begin) * 1000
         bits = [None if a is None else decrypt(keys.sk_physician, a) for a in run.answers]

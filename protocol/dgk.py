@@ -24,6 +24,7 @@ import functools
 import hashlib
 import math
 import secrets
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -266,6 +267,39 @@ def random_factors(public_key: DgkPublicKey, count: int) -> list[int]:
             acc = acc * row[digit] % n
         out.append(int(acc))
     return out
+
+
+class RandomFactorPool:
+    """Precomputed h^r values (:func:`random_factors`) for a background thread to fill;
+    each is handed out once, and an empty pool computes them on demand.
+
+    The DGK counterpart of ``protocol.paillier.NoisePool``: the randomisers do not depend
+    on any data, so A can draw them while idle instead of while a reading waits.
+    """
+
+    def __init__(self, public_key: DgkPublicKey, target: int) -> None:
+        self.public_key = public_key
+        self.target = target
+        self._items: deque[int] = deque()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def fill(self, count: int | None = None) -> int:
+        """Add up to ``count`` (default: up to ``target``) values; return how many were added."""
+        wanted = max(0, (self.target - len(self._items)) if count is None else count)
+        self._items.extend(random_factors(self.public_key, wanted))
+        return wanted
+
+    def take(self, count: int) -> list[int]:
+        """``count`` never-used values: pooled ones first, the rest computed now."""
+        out = []
+        for _ in range(count):
+            try:
+                out.append(self._items.popleft())
+            except IndexError:
+                break
+        return out + random_factors(self.public_key, count - len(out))
 
 
 def encrypt_many(public_key: DgkPublicKey, plaintexts: Sequence[int]) -> list[int]:

@@ -39,6 +39,7 @@ the code reads like the protocol.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -234,6 +235,7 @@ def a3_bitwise_terms(
     encrypted_bits: Sequence[int],
     masks: Masks,
     params: ZeroLeakageParams = DEFAULT_ZL_PARAMS,
+    factors: Callable[[int], list[int]] | None = None,
 ) -> list[int]:
     """Step a3: Veugen's terms for every check, blinded, re-randomised, shuffled per check.
 
@@ -242,6 +244,9 @@ def a3_bitwise_terms(
     c_i = s + alpha_i - beta_i + 3 sum_{j>i} w_j for i < l, c_-1 = delta + sum_j w_j.
     Exactly one term is 0 iff [beta < alpha] xor delta xor 1 = 1; each term is raised to
     a random r in [1, u) so the others decrypt to uniform non-zero values.
+
+    ``factors(k)`` supplies k never-used re-randomisers h^r (a
+    ``dgk.RandomFactorPool``'s ``take``); fresh ones by default.
 
     Raises:
         ValueError: the number of ciphertexts is not ``l + 1`` per mask.
@@ -274,7 +279,7 @@ def a3_bitwise_terms(
         group.append(int(delta * suffix % n))
         terms.extend(group)
     blinding = [secrets.randbelow(u - 1) + 1 for _ in terms]
-    noise = dgk.random_factors(dgk_pk, len(terms))
+    noise = (factors or functools.partial(dgk.random_factors, dgk_pk))(len(terms))
     blinded = [
         int(gmpy2.powmod(c, r, n)) * rho % n
         for c, r, rho in zip(terms, blinding, noise, strict=True)

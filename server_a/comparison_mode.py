@@ -6,7 +6,7 @@ own copy with its own noise pools); :func:`jobs_of` decodes what storage holds, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +47,11 @@ class ModeSpec:
             settings.pdec_ahead,
         )
 
-    def build(self, noise: Noise) -> ModeA[Any]:
-        """A's half, drawing r^N from ``noise``."""
+    def build(
+        self, noise: Noise, dgk_factors: Callable[[int], list[int]] | None = None
+    ) -> ModeA[Any]:
+        """A's half, drawing r^N from ``noise`` and, zero-leakage, DGK re-randomisers from
+        ``dgk_factors`` (fresh ones when None)."""
         if self.dgk_public is not None:
             return ZeroLeakageA(
                 self.share,
@@ -56,6 +59,7 @@ class ModeSpec:
                 noise,
                 self.readings_per_pack,
                 pdec_ahead=self.pdec_ahead,
+                dgk_factors=dgk_factors,
             )
         return BaselineA(self.share, noise, self.readings_per_pack, pdec_ahead=self.pdec_ahead)
 

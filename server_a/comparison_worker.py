@@ -29,6 +29,7 @@ import httpx
 
 from protocol.messages import MAX_PACKS_PER_REQUEST
 from protocol.modes.base import Job, compare_jobs
+from protocol.modes.zero_leakage import TERMS_PER_READING
 from protocol.paillier import PublicKey
 from protocol.transport import PeerError
 from server_a.b_client import HttpTransport
@@ -65,7 +66,14 @@ class ComparisonWorker:
         self.broadcaster = broadcaster
         self.noise = noise
         self.spec = ModeSpec.from_settings(settings)
-        self.mode = self.spec.build(noise.take)
+        # zero-leakage: round two (the DGK terms) runs in this process, so its
+        # re-randomisers are pooled here, beside the answer tables' r^N
+        dgk_factors = (
+            None
+            if self.spec.dgk_public is None
+            else noise.dgk_factors(self.spec.dgk_public, TERMS_PER_READING)
+        )
+        self.mode = self.spec.build(noise.take, dgk_factors)
         self.batch_max = min(settings.batch_max_readings, MAX_PACKS_PER_REQUEST)
         self._http_transport = transport
         self._b: HttpTransport | None = None

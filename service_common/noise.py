@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
+from protocol.dgk import DgkPublicKey, RandomFactorPool
 from protocol.paillier import NoisePool, NoiseScheme, PublicKey, fresh_noise
 
 
@@ -24,6 +26,7 @@ class NoisePoolCache:
         self.max_keys = max_keys
         self.scheme: NoiseScheme = scheme
         self._pools: OrderedDict[int, NoisePool] = OrderedDict()
+        self._dgk_pools: list[RandomFactorPool] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -52,6 +55,21 @@ class NoisePoolCache:
         self._wake.set()
         return value
 
+    def dgk_factors(self, public_key: DgkPublicKey, per_reading: int) -> Callable[[int], list[int]]:
+        """A source of DGK re-randomisers h^r (count -> values) for the zero-leakage mode,
+        pooled for ``target`` readings of ``per_reading`` each and refilled by the same
+        thread as the r^N pools."""
+        pool = RandomFactorPool(public_key, self.target * per_reading)
+        with self._lock:
+            self._dgk_pools.append(pool)
+
+        def take(count: int) -> list[int]:
+            values = pool.take(count)
+            self._wake.set()
+            return values
+
+        return take
+
     def start(self) -> None:
         """Start the filler thread (idempotent; nothing to do when pooling is off)."""
         if self.target <= 0 or self._thread is not None:
@@ -72,7 +90,11 @@ class NoisePoolCache:
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
-                hungry = [p for p in self._pools.values() if len(p) < p.target]
+                pools: list[NoisePool | RandomFactorPool] = [
+                    *self._pools.values(),
+                    *self._dgk_pools,
+                ]
+            hungry = [p for p in pools if len(p) < p.target]
             for pool in hungry:
                 if self._stop.is_set():
                     return

@@ -61,6 +61,17 @@ def test_key_holder_encryption_decrypts_the_same_and_is_randomised(dgk_key):
         dgk.encrypt_bits_as_key_holder(dgk_key, [2])
 
 
+def test_factor_pool_hands_each_randomiser_out_once_then_makes_fresh_ones(dgk_key):
+    pk = dgk_key.public
+    pool = dgk.RandomFactorPool(pk, target=6)
+    assert pool.fill() == 6 and len(pool) == 6 and pool.fill() == 0
+    taken = pool.take(4) + pool.take(4)  # two from the pool, two made on demand
+    assert len(pool) == 0 and len(taken) == 8 and len(set(taken)) == 8
+    for r in taken:  # each lies in <h>, so it re-randomises without changing a plaintext
+        assert gmpy2.powmod(r, dgk_key.v_p * dgk_key.v_q, pk.n) == 1 and r not in (0, 1)
+    assert pool.take(0) == []
+
+
 @pytest.mark.parametrize("bad", [[2], [-1]])
 def test_only_bits_are_encrypted_as_bits(dgk_key, bad):
     with pytest.raises(ValueError, match="not a bit"):

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from bench.leakage import estimate_leakage, independent_view, mutual_information_bits
 from bench.zero_leakage import dgk_key_for, run_zero_leakage_checks_in_memory
 from protocol import comparison as cmp
+from protocol import dgk
 from protocol import zero_leakage as zl
 from protocol.encoding import to_zn
 from protocol.keys import combine_partial_decryptions
+from protocol.modes.zero_leakage import TERMS_PER_READING
 from protocol.paillier import decrypt, encrypt, fresh_noise, unsafe_encrypt_without_noise
 from tests.service_helpers import (
     RHO,
@@ -48,17 +50,25 @@ def run(system_keys, physician_keys, dgk_key, values, bounds_values, **options):
 
 
 @pytest.mark.parametrize(
-    ("ahead", "scheme"),
-    [(True, "full"), (False, "full"), (True, "djn")],
-    ids=["pdec-ahead", "pdec-in-turn", "djn-noise"],
+    ("ahead", "scheme", "pooled"),
+    [(True, "full", False), (False, "full", False), (True, "djn", False), (True, "full", True)],
+    ids=["pdec-ahead", "pdec-in-turn", "djn-noise", "dgk-factor-pool"],
 )
 def test_exact_bit_over_a_grid_around_every_bound(
-    system_keys, physician_keys, dgk_key, ahead, scheme
+    system_keys, physician_keys, dgk_key, ahead, scheme, pooled
 ):
     values = grid_around_bounds(LOW, HIGH, THRESHOLD, RHO)
     noise = functools.partial(fresh_noise, scheme=scheme)
     bounds = (LOW, HIGH, THRESHOLD, RHO)
-    bits = run(system_keys, physician_keys, dgk_key, values, bounds, noise=noise, pdec_ahead=ahead)
+    options = {}
+    if pooled:  # as server A runs it: A's re-randomisers from a pool, refilled part-way
+        pool = dgk.RandomFactorPool(dgk_key.public, 0)
+        pool.fill(len(values) * TERMS_PER_READING // 2)
+        options["dgk_factors"] = pool.take
+    bits = run(
+        system_keys, physician_keys, dgk_key, values, bounds,
+        noise=noise, pdec_ahead=ahead, **options,
+    )  # fmt: skip
     assert bits == [expected_bit(hr, s, LOW, HIGH, THRESHOLD, q, RHO, m) for hr, s, q, m in values]
     assert set(bits) == {0, 1}
 

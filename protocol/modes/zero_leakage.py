@@ -10,7 +10,7 @@ stay pending and the next try draws fresh coins. B keeps nothing between the rou
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from protocol import comparison as cmp
@@ -56,6 +56,8 @@ OPEN = "/v1/zl/open"
 ANSWER = "/v1/zl/answer"
 NAME = "zero-leakage"
 _WIDTH = zl.DEFAULT_ZL_PARAMS.terms_per_check
+TERMS_PER_READING = _WIDTH * CHECKS_PER_READING
+"""DGK terms (each with one re-randomiser h^r) that A makes per reading."""
 
 
 @dataclass
@@ -75,7 +77,9 @@ _Accepted = list[tuple[list[Job], zl.Masks, list[str]]]
 
 
 class ZeroLeakageA:
-    """A's half: SK1, B's DGK public key, r^N from ``noise``."""
+    """A's half: SK1, B's DGK public key, r^N from ``noise``, DGK re-randomisers from
+    ``dgk_factors`` (count -> values; a ``dgk.RandomFactorPool``'s ``take``, fresh ones by
+    default)."""
 
     name = NAME
 
@@ -87,11 +91,13 @@ class ZeroLeakageA:
         readings_per_pack: int = 0,
         *,
         pdec_ahead: bool = True,
+        dgk_factors: Callable[[int], list[int]] | None = None,
     ) -> None:
         self.share = share
         self.system_key = share.public_key
         self.dgk_public = dgk_public
         self.noise = noise
+        self.dgk_factors = dgk_factors
         self.pdec_ahead = pdec_ahead
         self.readings_per_pack = pack_capacity(
             readings_per_pack, zl.readings_per_pack(self.system_key)
@@ -162,13 +168,13 @@ class ZeroLeakageA:
         """
         dgk_pk = self.dgk_public
         readings: list[ZlReading] = []
-        width = _WIDTH * CHECKS_PER_READING
+        width = TERMS_PER_READING
         for group, masks, texts in accepted:
             try:
                 bits = [dgk.decode_ciphertext(dgk_pk, t, "bits") for t in texts]
             except dgk.DgkError:
                 raise PeerError("B's DGK bits are not ciphertexts under its key") from None
-            terms = zl.a3_bitwise_terms(dgk_pk, bits, masks)
+            terms = zl.a3_bitwise_terms(dgk_pk, bits, masks, factors=self.dgk_factors)
             tables = zl.a4_answer_tables([j.physician_key for j in group], masks, self.noise)
             for j, (job, table) in enumerate(zip(group, tables, strict=True)):
                 readings.append(

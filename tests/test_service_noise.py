@@ -1,0 +1,50 @@
+"""The servers' randomness pools: filled in the background, each value handed out once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import gmpy2
+
+from bench.zero_leakage import dgk_key_for
+from service_common.noise import NoisePoolCache
+
+FILL_TIMEOUT_S = 30.0
+
+
+def _wait_until(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + FILL_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_filler_keeps_the_r_n_and_the_dgk_pools_at_their_targets(system_keys):
+    pk = system_keys[0]
+    dgk_key = dgk_key_for(1024)
+    cache = NoisePoolCache(target=3)
+    factors = cache.dgk_factors(dgk_key.public, per_reading=4)  # 12 re-randomisers
+    dgk_pool = cache._dgk_pools[0]
+    cache.start()
+    try:
+        assert _wait_until(lambda: len(cache.pool(pk)) == 3 and len(dgk_pool) == 12)
+        drawn = factors(10)
+        assert len(set(drawn)) == 10
+        assert all(gmpy2.powmod(r, dgk_key.v_p * dgk_key.v_q, dgk_key.public.n) == 1 for r in drawn)
+        # taking wakes the filler, which tops the pool up again without being asked twice
+        assert _wait_until(lambda: len(dgk_pool) == 12)
+        assert not set(factors(12)) & set(drawn)
+    finally:
+        cache.stop()
+
+
+def test_no_pooling_computes_every_value_on_demand(system_keys):
+    cache = NoisePoolCache(target=0)
+    factors = cache.dgk_factors(dgk_key_for(1024).public, per_reading=4)
+    cache.start()  # nothing to start
+    assert cache._thread is None
+    assert len(set(factors(5))) == 5
+    assert cache.take(system_keys[0]) != cache.take(system_keys[0])
