@@ -82,7 +82,8 @@ def run_zero_leakage_checks_in_memory(
     *,
     pdec_ahead: bool = True,
     offload: Offload = inline,
-    dgk_factors: Callable[[int], list[int]] | None = None,
+    a_factors: Callable[[int], list[int]] | None = None,
+    b_factors: Callable[[int], list[int]] | None = None,
 ) -> ZeroLeakageRun:
     """Range checks of ``readings`` against one patient's ``bounds`` in the zero-leakage mode.
 
@@ -100,16 +101,17 @@ def run_zero_leakage_checks_in_memory(
         pdec_ahead: B's partial decryption at the same time as A's (as the services do).
         offload: where A's CPU work between rounds runs (``asyncio.to_thread``: PDec_1
             overlaps B's PDec_2, as in the services).
-        dgk_factors: A's DGK re-randomisers (a pool's ``take``); fresh by default.
+        a_factors, b_factors: A's and B's DGK re-randomisers (pools' ``take``); fresh
+            ones by default.
 
     Returns:
         Answers (Enc_pkD(bit) or None) in input order and per-party seconds.
     """
     _, share_a, share_b = system
     mode_a = ZeroLeakageA(
-        share_a, dgk_sk.public, noise, pdec_ahead=pdec_ahead, dgk_factors=dgk_factors
+        share_a, dgk_sk.public, noise, pdec_ahead=pdec_ahead, dgk_factors=a_factors
     )
-    mode_b = ZeroLeakageB(share_b, dgk_sk, pk_physician.n.bit_length(), noise)
+    mode_b = ZeroLeakageB(share_b, dgk_sk, pk_physician.n.bit_length(), noise, b_factors)
     jobs = jobs_for(readings, bounds, pk_physician)
     started = time.perf_counter()
     outcome, transport = compare_in_memory(mode_a, mode_b, jobs, offload)
@@ -219,11 +221,15 @@ def measure_zero_leakage(
             keys.pk.n: NoisePool(keys.pk, 0, noise_scheme),
             keys.pk_physician.n: NoisePool(keys.pk_physician, 0, noise_scheme),
         }
-        factors = dgk.RandomFactorPool(dgk_sk.public, 0)
+        factors = (
+            dgk.RandomFactorPool(functools.partial(dgk.random_factors, dgk_sk.public), 0),
+            dgk.RandomFactorPool(functools.partial(dgk.key_holder_factors, dgk_sk), 0),
+        )
         if prefilled:
             pools[keys.pk.n].fill(readings)
             pools[keys.pk_physician.n].fill((ANSWER_TABLE_SIZE + 1) * readings)
-            factors.fill(TERMS_PER_READING * readings)
+            for pool in factors:
+                pool.fill(TERMS_PER_READING * readings)
 
         def noise(key: PublicKey, pools: dict[int, NoisePool] = pools) -> int:
             return pools[key.n].take()
@@ -231,7 +237,7 @@ def measure_zero_leakage(
         begin = time.perf_counter()
         run = run_zero_leakage_checks_in_memory(
             system, dgk_sk, keys.pk_physician, encrypted, workload.bounds, noise,
-            offload=asyncio.to_thread, dgk_factors=factors.take,
+            offload=asyncio.to_thread, a_factors=factors[0].take, b_factors=factors[1].take,
         )  # fmt: skip
         elapsed_ms = (time.perf_counter() - begin) * 1000
         bits = [None if a is None else decrypt(keys.sk_physician, a) for a in run.answers]

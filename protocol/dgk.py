@@ -25,7 +25,7 @@ import hashlib
 import math
 import secrets
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,15 +270,20 @@ def random_factors(public_key: DgkPublicKey, count: int) -> list[int]:
 
 
 class RandomFactorPool:
-    """Precomputed h^r values (:func:`random_factors`) for a background thread to fill;
-    each is handed out once, and an empty pool computes them on demand.
+    """Precomputed re-randomisers h^r for a background thread to fill; each is handed out
+    once, and an empty pool computes them on demand.
 
     The DGK counterpart of ``protocol.paillier.NoisePool``: the randomisers do not depend
-    on any data, so A can draw them while idle instead of while a reading waits.
+    on any data, so a server can draw them while idle instead of while a reading waits.
+
+    Args:
+        make: count -> that many fresh values (:func:`random_factors` with A's public key,
+            :func:`key_holder_factors` with B's secret key).
+        target: how many the filler keeps ready.
     """
 
-    def __init__(self, public_key: DgkPublicKey, target: int) -> None:
-        self.public_key = public_key
+    def __init__(self, make: Callable[[int], list[int]], target: int) -> None:
+        self.make = make
         self.target = target
         self._items: deque[int] = deque()
 
@@ -288,7 +293,7 @@ class RandomFactorPool:
     def fill(self, count: int | None = None) -> int:
         """Add up to ``count`` (default: up to ``target``) values; return how many were added."""
         wanted = max(0, (self.target - len(self._items)) if count is None else count)
-        self._items.extend(random_factors(self.public_key, wanted))
+        self._items.extend(self.make(wanted))
         return wanted
 
     def take(self, count: int) -> list[int]:
@@ -299,7 +304,7 @@ class RandomFactorPool:
                 out.append(self._items.popleft())
             except IndexError:
                 break
-        return out + random_factors(self.public_key, count - len(out))
+        return out + self.make(count - len(out))
 
 
 def encrypt_many(public_key: DgkPublicKey, plaintexts: Sequence[int]) -> list[int]:
@@ -355,26 +360,38 @@ def _crt_tables(
     )
 
 
-def encrypt_bits_as_key_holder(secret_key: DgkSecretKey, bits: Sequence[int]) -> list[int]:
-    """E(b) for bits b, made by the holder of the secret key: h^r drawn exactly uniform in
+def key_holder_factors(secret_key: DgkSecretKey, count: int) -> list[int]:
+    """``count`` values h^r drawn by the holder of the secret key: exactly uniform in
     <h> = <h mod p> x <h mod q> (exponents uniform mod v_p and v_q), by two fixed-base
-    tables modulo the 1024-bit primes and the CRT: about 4x cheaper than :func:`encrypt_bits`.
+    tables modulo the 1024-bit primes and the CRT: about 4x cheaper than
+    :func:`random_factors`."""
+    rows_p, rows_q, width, crt_p, crt_q = _crt_tables(secret_key)
+    p, q, n = secret_key.p, secret_key.q, secret_key.public.n
+    out = []
+    for _ in range(count):
+        acc_p = _fixed_base_power(rows_p, secrets.randbelow(secret_key.v_p), width, p)
+        acc_q = _fixed_base_power(rows_q, secrets.randbelow(secret_key.v_q), width, q)
+        out.append(int((acc_p * crt_p + acc_q * crt_q) % n))
+    return out
+
+
+def encrypt_bits_as_key_holder(
+    secret_key: DgkSecretKey,
+    bits: Sequence[int],
+    factors: Callable[[int], list[int]] | None = None,
+) -> list[int]:
+    """E(b) for bits b, made by the holder of the secret key, with h^r from ``factors``
+    (count -> values; a :class:`RandomFactorPool`'s ``take``) or :func:`key_holder_factors`.
 
     Raises:
         ValueError: a value is not a bit.
     """
     if any(b not in (0, 1) for b in bits):
         raise ValueError("not a bit")
-    rows_p, rows_q, width, crt_p, crt_q = _crt_tables(secret_key)
-    p, q, n = secret_key.p, secret_key.q, secret_key.public.n
+    noise = (factors or functools.partial(key_holder_factors, secret_key))(len(bits))
+    n = secret_key.public.n
     g_powers = (1, secret_key.public.g)
-    out = []
-    for b in bits:
-        acc_p = _fixed_base_power(rows_p, secrets.randbelow(secret_key.v_p), width, p)
-        acc_q = _fixed_base_power(rows_q, secrets.randbelow(secret_key.v_q), width, q)
-        noise = (acc_p * crt_p + acc_q * crt_q) % n
-        out.append(int(g_powers[b] * noise % n))
-    return out
+    return [int(g_powers[b] * r % n) for b, r in zip(bits, noise, strict=True)]
 
 
 def zero_flags(secret_key: DgkSecretKey, ciphertexts: Sequence[int]) -> list[bool]:

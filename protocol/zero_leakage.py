@@ -202,14 +202,18 @@ def b1_open_pack(
 
 
 def b2_encrypt_bits(
-    dgk_sk: dgk.DgkSecretKey, masked: Sequence[int], params: ZeroLeakageParams = DEFAULT_ZL_PARAMS
+    dgk_sk: dgk.DgkSecretKey,
+    masked: Sequence[int],
+    params: ZeroLeakageParams = DEFAULT_ZL_PARAMS,
+    factors: Callable[[int], list[int]] | None = None,
 ) -> list[int]:
     """Step b2: per z, DGK encryptions of beta_0..beta_(l-1) (z mod 2^l, low bit first) and
     of p_z (bit l of z); ``l + 1`` ciphertexts per check, in check order. B holds the DGK
-    secret key, so it draws the randomness through the CRT (``dgk.encrypt_bits_as_key_holder``)."""
+    secret key, so it draws the randomness through the CRT (``dgk.key_holder_factors``),
+    or takes it from ``factors`` (a pool of those)."""
     bits_l = params.compare_bits
     bits = [(z >> i) & 1 for z in masked for i in range(bits_l + 1)]
-    return dgk.encrypt_bits_as_key_holder(dgk_sk, bits)
+    return dgk.encrypt_bits_as_key_holder(dgk_sk, bits, factors)
 
 
 def _batch_invert(values: Sequence[int], modulus: int) -> list[int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from protocol import dgk
 from protocol.messages import MAX_PACKS_PER_REQUEST
 from protocol.modes.base import Job, compare_jobs
 from protocol.modes.zero_leakage import TERMS_PER_READING
@@ -71,7 +73,9 @@ class ComparisonWorker:
         dgk_factors = (
             None
             if self.spec.dgk_public is None
-            else noise.dgk_factors(self.spec.dgk_public, TERMS_PER_READING)
+            else noise.dgk_factors(
+                functools.partial(dgk.random_factors, self.spec.dgk_public), TERMS_PER_READING
+            )
         )
         self.mode = self.spec.build(noise.take, dgk_factors)
         self.batch_max = min(settings.batch_max_readings, MAX_PACKS_PER_REQUEST)

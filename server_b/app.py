@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from protocol import dgk
 from protocol.modes.base import ModeB
 from protocol.modes.baseline import BaselineB
-from protocol.modes.zero_leakage import ZeroLeakageB
+from protocol.modes.zero_leakage import TERMS_PER_READING, ZeroLeakageB
 from server_b.api.routes import health
 from server_b.api.routes.comparison import comparison_router
 from server_b.core.config import Settings, get_settings
@@ -24,7 +26,11 @@ def comparison_mode(settings: Settings, noise: NoisePoolCache) -> ModeB:
     """B's half of ``settings.comparison_mode`` (only its routes are served)."""
     min_bits = minimum_key_bits(settings.allow_insecure_test_keys)
     if settings.comparison_mode == "zero-leakage":
-        return ZeroLeakageB(settings.share, settings.dgk_secret, min_bits, noise.take)
+        secret = settings.dgk_secret
+        factors = noise.dgk_factors(
+            functools.partial(dgk.key_holder_factors, secret), TERMS_PER_READING
+        )
+        return ZeroLeakageB(settings.share, secret, min_bits, noise.take, factors)
     return BaselineB(settings.share, min_bits, noise.take)
 
 

@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from protocol.dgk import DgkPublicKey, RandomFactorPool
+from protocol.dgk import RandomFactorPool
 from protocol.paillier import NoisePool, NoiseScheme, PublicKey, fresh_noise
 
 
@@ -55,11 +55,13 @@ class NoisePoolCache:
         self._wake.set()
         return value
 
-    def dgk_factors(self, public_key: DgkPublicKey, per_reading: int) -> Callable[[int], list[int]]:
-        """A source of DGK re-randomisers h^r (count -> values) for the zero-leakage mode,
-        pooled for ``target`` readings of ``per_reading`` each and refilled by the same
-        thread as the r^N pools."""
-        pool = RandomFactorPool(public_key, self.target * per_reading)
+    def dgk_factors(
+        self, make: Callable[[int], list[int]], per_reading: int
+    ) -> Callable[[int], list[int]]:
+        """A source of DGK re-randomisers h^r (count -> values) for the zero-leakage mode:
+        ``make`` pooled for ``target`` readings of ``per_reading`` each, refilled by the
+        same thread as the r^N pools."""
+        pool = RandomFactorPool(make, self.target * per_reading)
         with self._lock:
             self._dgk_pools.append(pool)
 

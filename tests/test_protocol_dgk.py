@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import gmpy2
 import pytest
 
@@ -63,13 +65,22 @@ def test_key_holder_encryption_decrypts_the_same_and_is_randomised(dgk_key):
 
 def test_factor_pool_hands_each_randomiser_out_once_then_makes_fresh_ones(dgk_key):
     pk = dgk_key.public
-    pool = dgk.RandomFactorPool(pk, target=6)
-    assert pool.fill() == 6 and len(pool) == 6 and pool.fill() == 0
-    taken = pool.take(4) + pool.take(4)  # two from the pool, two made on demand
-    assert len(pool) == 0 and len(taken) == 8 and len(set(taken)) == 8
-    for r in taken:  # each lies in <h>, so it re-randomises without changing a plaintext
-        assert gmpy2.powmod(r, dgk_key.v_p * dgk_key.v_q, pk.n) == 1 and r not in (0, 1)
-    assert pool.take(0) == []
+    for make in (dgk.random_factors, dgk.key_holder_factors):
+        source = pk if make is dgk.random_factors else dgk_key
+        pool = dgk.RandomFactorPool(functools.partial(make, source), target=6)
+        assert pool.fill() == 6 and len(pool) == 6 and pool.fill() == 0
+        taken = pool.take(4) + pool.take(4)  # two from the pool, two made on demand
+        assert len(pool) == 0 and len(taken) == 8 and len(set(taken)) == 8
+        for r in taken:  # each lies in <h>, so it re-randomises without changing a plaintext
+            assert gmpy2.powmod(r, dgk_key.v_p * dgk_key.v_q, pk.n) == 1 and r not in (0, 1)
+        assert pool.take(0) == []
+    # B's pooled randomisers make bit encryptions that decrypt as before
+    pool = dgk.RandomFactorPool(functools.partial(dgk.key_holder_factors, dgk_key), target=3)
+    pool.fill()
+    bits = [1, 0, 1, 1]
+    assert [
+        dgk.decrypt(dgk_key, c) for c in dgk.encrypt_bits_as_key_holder(dgk_key, bits, pool.take)
+    ] == bits
 
 
 @pytest.mark.parametrize("bad", [[2], [-1]])

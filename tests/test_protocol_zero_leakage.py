@@ -61,10 +61,14 @@ def test_exact_bit_over_a_grid_around_every_bound(
     noise = functools.partial(fresh_noise, scheme=scheme)
     bounds = (LOW, HIGH, THRESHOLD, RHO)
     options = {}
-    if pooled:  # as server A runs it: A's re-randomisers from a pool, refilled part-way
-        pool = dgk.RandomFactorPool(dgk_key.public, 0)
-        pool.fill(len(values) * TERMS_PER_READING // 2)
-        options["dgk_factors"] = pool.take
+    if pooled:  # as the servers run it: DGK re-randomisers from pools filled part-way
+        for party, make in (
+            ("a", functools.partial(dgk.random_factors, dgk_key.public)),
+            ("b", functools.partial(dgk.key_holder_factors, dgk_key)),
+        ):
+            pool = dgk.RandomFactorPool(make, 0)
+            pool.fill(len(values) * TERMS_PER_READING // 2)
+            options[f"{party}_factors"] = pool.take
     bits = run(
         system_keys, physician_keys, dgk_key, values, bounds,
         noise=noise, pdec_ahead=ahead, **options,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
 import gmpy2
 
 from bench.zero_leakage import dgk_key_for
+from protocol import dgk
 from service_common.noise import NoisePoolCache
 
 FILL_TIMEOUT_S = 30.0
@@ -26,7 +28,8 @@ def test_filler_keeps_the_r_n_and_the_dgk_pools_at_their_targets(system_keys):
     pk = system_keys[0]
     dgk_key = dgk_key_for(1024)
     cache = NoisePoolCache(target=3)
-    factors = cache.dgk_factors(dgk_key.public, per_reading=4)  # 12 re-randomisers
+    make = functools.partial(dgk.random_factors, dgk_key.public)
+    factors = cache.dgk_factors(make, per_reading=4)  # 12 re-randomisers
     dgk_pool = cache._dgk_pools[0]
     cache.start()
     try:
@@ -43,7 +46,7 @@ def test_filler_keeps_the_r_n_and_the_dgk_pools_at_their_targets(system_keys):
 
 def test_no_pooling_computes_every_value_on_demand(system_keys):
     cache = NoisePoolCache(target=0)
-    factors = cache.dgk_factors(dgk_key_for(1024).public, per_reading=4)
+    factors = cache.dgk_factors(functools.partial(dgk.key_holder_factors, dgk_key_for(1024)), 4)
     cache.start()  # nothing to start
     assert cache._thread is None
     assert len(set(factors(5))) == 5

@@ -195,7 +195,9 @@ class ZeroLeakageA:
 
 
 class ZeroLeakageB:
-    """B's half: SK2 and the DGK secret key; r^N under physician keys from ``noise``."""
+    """B's half: SK2 and the DGK secret key; r^N under physician keys from ``noise``; the
+    bits' DGK re-randomisers from ``dgk_factors`` (count -> values; a
+    ``dgk.RandomFactorPool``'s ``take``, fresh ones by default)."""
 
     name = NAME
 
@@ -205,11 +207,13 @@ class ZeroLeakageB:
         dgk_secret: dgk.DgkSecretKey,
         min_physician_bits: int,
         noise: Noise,
+        dgk_factors: Callable[[int], list[int]] | None = None,
     ) -> None:
         self.share = share
         self.dgk_secret = dgk_secret
         self.min_physician_bits = min_physician_bits
         self.noise = noise
+        self.dgk_factors = dgk_factors
         self.sealer = ShareSealer(share)
         self.routes: Mapping[str, Route] = {
             PARTIAL_DECRYPT: partial_decryption_route(self.sealer),
@@ -261,7 +265,9 @@ class ZeroLeakageB:
             except zl.SlotOutOfBand:
                 opened.append(None)
         masked = [z for zs in opened if zs is not None for z in zs]
-        bits = iter(zl.b2_encrypt_bits(self.dgk_secret, masked)) if masked else iter(())
+        bits = iter(
+            zl.b2_encrypt_bits(self.dgk_secret, masked, factors=self.dgk_factors) if masked else ()
+        )
         dgk_pk = self.dgk_secret.public
         answers = []
         for zs in opened:
