@@ -57,7 +57,8 @@ ANSWER = "/v1/zl/answer"
 NAME = "zero-leakage"
 _WIDTH = zl.DEFAULT_ZL_PARAMS.terms_per_check
 TERMS_PER_READING = _WIDTH * CHECKS_PER_READING
-"""DGK terms (each with one re-randomiser h^r) that A makes per reading."""
+"""DGK ciphertexts per reading, each with its own re-randomiser h^r: A's terms, and as
+many bits from B."""
 
 
 @dataclass
