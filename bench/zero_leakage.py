@@ -203,9 +203,9 @@ def measure_zero_leakage(
         keys: the bench's system and physician keys.
         readings: readings per batch.
         repeats: timed batches (after one untimed warm-up batch).
-        prefilled: draw r^N and A's DGK re-randomisers from pools filled beforehand (the
-            burst case, as server A's filler thread keeps them); otherwise each is computed
-            inline (the sustained case).
+        prefilled: draw r^N and both servers' DGK re-randomisers from pools filled
+            beforehand (the burst case, as the servers' filler threads keep them); otherwise
+            each is computed inline (the sustained case).
         noise_scheme: how each r^N is drawn.
 
     Returns:

@@ -13,10 +13,11 @@ from protocol import dgk
 from service_common.noise import NoisePoolCache
 
 FILL_TIMEOUT_S = 30.0
+IDLE_WAIT_S = 5.0  # how long the filler sleeps when nothing wakes it (NoisePoolCache._run)
 
 
-def _wait_until(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + FILL_TIMEOUT_S
+def _wait_until(condition: Callable[[], bool], timeout_s: float = FILL_TIMEOUT_S) -> bool:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return True
@@ -31,14 +32,16 @@ def test_filler_keeps_the_r_n_and_the_dgk_pools_at_their_targets(system_keys):
     make = functools.partial(dgk.random_factors, dgk_key.public)
     factors = cache.dgk_factors(make, per_reading=4)  # 12 re-randomisers
     dgk_pool = cache._dgk_pools[0]
+    r_n_pool = cache.pool(pk)
     cache.start()
     try:
-        assert _wait_until(lambda: len(cache.pool(pk)) == 3 and len(dgk_pool) == 12)
+        assert _wait_until(lambda: len(r_n_pool) == 3 and len(dgk_pool) == 12)
+        time.sleep(0.3)  # the filler is now in its idle wait
         drawn = factors(10)
         assert len(set(drawn)) == 10
         assert all(gmpy2.powmod(r, dgk_key.v_p * dgk_key.v_q, dgk_key.public.n) == 1 for r in drawn)
-        # taking wakes the filler, which tops the pool up again without being asked twice
-        assert _wait_until(lambda: len(dgk_pool) == 12)
+        # taking wakes the filler: the pool is full again long before its idle wait ends
+        assert _wait_until(lambda: len(dgk_pool) == 12, timeout_s=IDLE_WAIT_S / 2)
         assert not set(factors(12)) & set(drawn)
     finally:
         cache.stop()
