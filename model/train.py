@@ -155,6 +155,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
+        "--save-epoch-scores",
+        action="store_true",
+        help="also write every epoch's validation and test recording scores to "
+        "epoch_scores.json (for studying how the epoch is chosen; never used to choose it)",
+    )
+    p.add_argument(
         "--save-metrics",
         metavar="KEY",
         default=None,
@@ -482,6 +488,7 @@ def main(argv: list[str]) -> int:
         )
 
     best: dict[str, Any] = {"macc": -1.0, "auc": -1.0, "epoch": -1, "state": None}
+    epoch_scores: dict[int, dict[str, float]] = {}
     history: list[dict[str, float]] = []
     start = time.time()
     with Progress(disable=args.no_progress) as progress:
@@ -507,6 +514,13 @@ def main(argv: list[str]) -> int:
             if averaged is not None and epoch >= args.average_from:
                 averaged.update_parameters(net)
             val_scores = record_scores(net, cache, val_idx)
+            if args.save_epoch_scores:
+                test_now = record_scores(net, cache, test_idx) if test_idx else []
+                epoch_scores[epoch] = {
+                    records[i].name: round(float(x), 6)
+                    for idx, part in ((val_idx, val_scores), (test_idx, test_now))
+                    for i, x in zip(idx, part, strict=True)
+                }
             # Early stopping and the threshold follow the MEAN OVER SETS of validation
             # MAcc: a pooled figure would be carried by training-e alone.
             thr, macc = best_macro_threshold(val_labels, val_scores, val_sets)
@@ -601,6 +615,8 @@ def main(argv: list[str]) -> int:
         for i, score in zip(idx, part_scores, strict=True)
     }
     (args.out / "scores.json").write_text(json.dumps(scores, indent=0, sort_keys=True))
+    if args.save_epoch_scores:
+        (args.out / "epoch_scores.json").write_text(json.dumps(epoch_scores))
     for part in ("validation", "test"):
         for key, m in report[part].items():
             print(
