@@ -134,6 +134,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="MixStyle's Beta(alpha, alpha) mixing weights (larger: more even mixes)",
     )
     p.add_argument(
+        "--mixup",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="mixup: each batch becomes lam * itself + (1 - lam) * a shuffled copy, labels "
+        "too, lam ~ Beta(ALPHA, ALPHA); most pairs span two stethoscopes (0: off)",
+    )
+    p.add_argument(
         "--style-noise",
         action="store_true",
         help="redraw the statistics around their own (DSU) instead of mixing them, with "
@@ -396,6 +404,8 @@ def main(argv: list[str]) -> int:
     args = _parse(argv)
     if not 0 <= args.average_from <= args.epochs:
         raise SystemExit(f"--average-from takes 0-{args.epochs} (--epochs)")
+    if args.mixup < 0:
+        raise SystemExit("--mixup takes a Beta parameter >= 0 (0: off)")
     try:
         import torch
         from rich.progress import Progress
@@ -500,6 +510,10 @@ def main(argv: list[str]) -> int:
             total = 0.0
             batch_task = progress.add_task(f"  batches {epoch}", total=n_windows)
             for xb, yb, rows in batches(win_feats, win_lab):
+                if args.mixup > 0:  # Zhang et al. 2018; across sets, Yan et al. 2020
+                    lam = float(rng.beta(args.mixup, args.mixup))
+                    pair = torch.from_numpy(rng.permutation(len(yb)))
+                    xb, yb = lam * xb + (1 - lam) * xb[pair], lam * yb + (1 - lam) * yb[pair]
                 opt.zero_grad()
                 emb = net.embed(xb)
                 loss = loss_fn(net.classify(emb), yb)

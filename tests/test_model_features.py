@@ -210,3 +210,10 @@ def test_training_refuses_an_averaging_start_past_the_last_epoch(tmp_path: Path)
 
     with pytest.raises(SystemExit, match=r"--average-from takes 0-12 \(--epochs\)"):
         main(["--epochs", "12", "--average-from", "13", "--out", str(tmp_path)])
+
+
+def test_training_refuses_a_negative_mixup_parameter(tmp_path: Path) -> None:
+    from model.train import main
+
+    with pytest.raises(SystemExit, match=r"--mixup takes a Beta parameter >= 0"):
+        main(["--mixup", "-0.2", "--out", str(tmp_path)])
