@@ -36,6 +36,7 @@ from protocol.paillier import (
     fresh_noise,
 )
 from protocol.params import ANSWER_TABLE_SIZE, CHECKS_PER_READING
+from protocol.pool import UseOncePool
 
 BENCH_DGK_BITS = {1024: (1024, 160)}
 """DGK (n bits, t) per system key size: tests at 1024 bits use a small DGK key too."""
@@ -222,8 +223,8 @@ def measure_zero_leakage(
             keys.pk_physician.n: NoisePool(keys.pk_physician, 0, noise_scheme),
         }
         factors = (
-            dgk.RandomFactorPool(functools.partial(dgk.random_factors, dgk_sk.public), 0),
-            dgk.RandomFactorPool(functools.partial(dgk.key_holder_factors, dgk_sk), 0),
+            UseOncePool(functools.partial(dgk.random_factors, dgk_sk.public), 0),
+            UseOncePool(functools.partial(dgk.key_holder_factors, dgk_sk), 0),
         )
         if prefilled:
             pools[keys.pk.n].fill(readings)
@@ -237,7 +238,8 @@ def measure_zero_leakage(
         begin = time.perf_counter()
         run = run_zero_leakage_checks_in_memory(
             system, dgk_sk, keys.pk_physician, encrypted, workload.bounds, noise,
-            offload=asyncio.to_thread, a_factors=factors[0].take, b_factors=factors[1].take,
+            offload=asyncio.to_thread,
+            a_factors=factors[0].take_many, b_factors=factors[1].take_many,
         )  # fmt: skip
         elapsed_ms = (time.perf_counter() - begin) * 1000
         bits = [None if a is None else decrypt(keys.sk_physician, a) for a in run.answers]

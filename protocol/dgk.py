@@ -24,7 +24,6 @@ import functools
 import hashlib
 import math
 import secrets
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -269,44 +268,6 @@ def random_factors(public_key: DgkPublicKey, count: int) -> list[int]:
     return out
 
 
-class RandomFactorPool:
-    """Precomputed re-randomisers h^r for a background thread to fill; each is handed out
-    once, and an empty pool computes them on demand.
-
-    The DGK counterpart of ``protocol.paillier.NoisePool``: the randomisers do not depend
-    on any data, so a server can draw them while idle instead of while a reading waits.
-
-    Args:
-        make: count -> that many fresh values (:func:`random_factors` with A's public key,
-            :func:`key_holder_factors` with B's secret key).
-        target: how many the filler keeps ready.
-    """
-
-    def __init__(self, make: Callable[[int], list[int]], target: int) -> None:
-        self.make = make
-        self.target = target
-        self._items: deque[int] = deque()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def fill(self, count: int | None = None) -> int:
-        """Add up to ``count`` (default: up to ``target``) values; return how many were added."""
-        wanted = max(0, (self.target - len(self._items)) if count is None else count)
-        self._items.extend(self.make(wanted))
-        return wanted
-
-    def take(self, count: int) -> list[int]:
-        """``count`` never-used values: pooled ones first, the rest computed now."""
-        out = []
-        for _ in range(count):
-            try:
-                out.append(self._items.popleft())
-            except IndexError:
-                break
-        return out + self.make(count - len(out))
-
-
 def encrypt_many(public_key: DgkPublicKey, plaintexts: Sequence[int]) -> list[int]:
     """E(m) = g^m h^r mod n for each m in Z_u, each with fresh randomness.
 
@@ -381,7 +342,8 @@ def encrypt_bits_as_key_holder(
     factors: Callable[[int], list[int]] | None = None,
 ) -> list[int]:
     """E(b) for bits b, made by the holder of the secret key, with h^r from ``factors``
-    (count -> values; a :class:`RandomFactorPool`'s ``take``) or :func:`key_holder_factors`.
+    (count -> values; a ``protocol.pool.UseOncePool``'s ``take_many``) or
+    :func:`key_holder_factors`.
 
     Raises:
         ValueError: a value is not a bit.

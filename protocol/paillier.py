@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-from collections import deque
 from typing import Literal
 
 import gmpy2
 from phe import paillier
+
+from protocol.pool import UseOncePool
 
 PublicKey = paillier.PaillierPublicKey
 PrivateKey = paillier.PaillierPrivateKey
@@ -126,36 +127,20 @@ def fresh_noise(public_key: PublicKey, scheme: NoiseScheme = "full") -> int:
             return long_powmod(r, n, public_key.nsquare)
 
 
-class NoisePool:
-    """Precomputed r^N values; each is handed out once. Empty pool: computed on demand.
-
-    ``fill`` is meant for a background thread; ``take`` never blocks and never reuses.
-    """
+class NoisePool(UseOncePool):
+    """Precomputed r^N values under one key, drawn by ``scheme``; each is handed out
+    once, and an empty pool computes one on demand (``protocol.pool.UseOncePool``)."""
 
     def __init__(
         self, public_key: PublicKey, target: int = 64, scheme: NoiseScheme = "full"
     ) -> None:
+        super().__init__(functools.partial(_fresh_noises, public_key, scheme), target)
         self.public_key = public_key
-        self.target = target
         self.scheme: NoiseScheme = scheme
-        self._items: deque[int] = deque()
 
-    def __len__(self) -> int:
-        return len(self._items)
 
-    def fill(self, count: int | None = None) -> int:
-        """Add up to ``count`` (default: up to ``target``) values; return how many were added."""
-        wanted = (self.target - len(self._items)) if count is None else count
-        for _ in range(max(0, wanted)):
-            self._items.append(fresh_noise(self.public_key, self.scheme))
-        return max(0, wanted)
-
-    def take(self) -> int:
-        """One never-used r^N value."""
-        try:
-            return self._items.popleft()
-        except IndexError:
-            return fresh_noise(self.public_key, self.scheme)
+def _fresh_noises(public_key: PublicKey, scheme: NoiseScheme, count: int) -> list[int]:
+    return [fresh_noise(public_key, scheme) for _ in range(count)]
 
 
 def encrypt(public_key: PublicKey, plaintext: int, noise: int | None = None) -> int:

@@ -250,7 +250,7 @@ def a3_bitwise_terms(
     a random r in [1, u) so the others decrypt to uniform non-zero values.
 
     ``factors(k)`` supplies k never-used re-randomisers h^r (a
-    ``dgk.RandomFactorPool``'s ``take``); fresh ones by default.
+    ``protocol.pool.UseOncePool``'s ``take_many``); fresh ones by default.
 
     Raises:
         ValueError: the number of ciphertexts is not ``l + 1`` per mask.

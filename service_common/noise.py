@@ -10,8 +10,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from protocol.dgk import RandomFactorPool
 from protocol.paillier import NoisePool, NoiseScheme, PublicKey, fresh_noise
+from protocol.pool import UseOncePool
 
 
 class NoisePoolCache:
@@ -26,7 +26,7 @@ class NoisePoolCache:
         self.max_keys = max_keys
         self.scheme: NoiseScheme = scheme
         self._pools: OrderedDict[int, NoisePool] = OrderedDict()
-        self._dgk_pools: list[RandomFactorPool] = []
+        self._dgk_pools: list[UseOncePool] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -61,12 +61,12 @@ class NoisePoolCache:
         """A source of DGK re-randomisers h^r (count -> values) for the zero-leakage mode:
         ``make`` pooled for ``target`` readings of ``per_reading`` each, refilled by the
         same thread as the r^N pools."""
-        pool = RandomFactorPool(make, self.target * per_reading)
+        pool = UseOncePool(make, self.target * per_reading)
         with self._lock:
             self._dgk_pools.append(pool)
 
         def take(count: int) -> list[int]:
-            values = pool.take(count)
+            values = pool.take_many(count)
             self._wake.set()
             return values
 
@@ -92,7 +92,7 @@ class NoisePoolCache:
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
-                pools: list[NoisePool | RandomFactorPool] = [
+                pools: list[UseOncePool] = [
                     *self._pools.values(),
                     *self._dgk_pools,
                 ]

@@ -9,6 +9,7 @@ import pytest
 
 from bench.zero_leakage import dgk_key_for
 from protocol import dgk
+from protocol.pool import UseOncePool
 
 
 @pytest.fixture(scope="module")
@@ -67,20 +68,19 @@ def test_factor_pool_hands_each_randomiser_out_once_then_makes_fresh_ones(dgk_ke
     pk = dgk_key.public
     for make in (dgk.random_factors, dgk.key_holder_factors):
         source = pk if make is dgk.random_factors else dgk_key
-        pool = dgk.RandomFactorPool(functools.partial(make, source), target=6)
+        pool = UseOncePool(functools.partial(make, source), target=6)
         assert pool.fill() == 6 and len(pool) == 6 and pool.fill() == 0
-        taken = pool.take(4) + pool.take(4)  # two from the pool, two made on demand
+        taken = pool.take_many(4) + pool.take_many(4)  # two from the pool, two made on demand
         assert len(pool) == 0 and len(taken) == 8 and len(set(taken)) == 8
         for r in taken:  # each lies in <h>, so it re-randomises without changing a plaintext
             assert gmpy2.powmod(r, dgk_key.v_p * dgk_key.v_q, pk.n) == 1 and r not in (0, 1)
-        assert pool.take(0) == []
+        assert pool.take_many(0) == []
     # B's pooled randomisers make bit encryptions that decrypt as before
-    pool = dgk.RandomFactorPool(functools.partial(dgk.key_holder_factors, dgk_key), target=3)
+    pool = UseOncePool(functools.partial(dgk.key_holder_factors, dgk_key), target=3)
     pool.fill()
     bits = [1, 0, 1, 1]
-    assert [
-        dgk.decrypt(dgk_key, c) for c in dgk.encrypt_bits_as_key_holder(dgk_key, bits, pool.take)
-    ] == bits
+    made = dgk.encrypt_bits_as_key_holder(dgk_key, bits, pool.take_many)
+    assert [dgk.decrypt(dgk_key, c) for c in made] == bits
 
 
 @pytest.mark.parametrize("bad", [[2], [-1]])

@@ -19,6 +19,7 @@ from protocol.encoding import to_zn
 from protocol.keys import combine_partial_decryptions
 from protocol.modes.zero_leakage import TERMS_PER_READING
 from protocol.paillier import decrypt, encrypt, fresh_noise, unsafe_encrypt_without_noise
+from protocol.pool import UseOncePool
 from tests.service_helpers import (
     RHO,
     encrypted_bounds,
@@ -66,9 +67,9 @@ def test_exact_bit_over_a_grid_around_every_bound(
             ("a", functools.partial(dgk.random_factors, dgk_key.public)),
             ("b", functools.partial(dgk.key_holder_factors, dgk_key)),
         ):
-            pool = dgk.RandomFactorPool(make, 0)
+            pool = UseOncePool(make, 0)
             pool.fill(len(values) * TERMS_PER_READING // 2)
-            options[f"{party}_factors"] = pool.take
+            options[f"{party}_factors"] = pool.take_many
     bits = run(
         system_keys, physician_keys, dgk_key, values, bounds,
         noise=noise, pdec_ahead=ahead, **options,

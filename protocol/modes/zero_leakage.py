@@ -79,7 +79,7 @@ _Accepted = list[tuple[list[Job], zl.Masks, list[str]]]
 
 class ZeroLeakageA:
     """A's half: SK1, B's DGK public key, r^N from ``noise``, DGK re-randomisers from
-    ``dgk_factors`` (count -> values; a ``dgk.RandomFactorPool``'s ``take``, fresh ones by
+    ``dgk_factors`` (count -> values; a ``protocol.pool.UseOncePool``'s ``take_many``, fresh ones by
     default)."""
 
     name = NAME
@@ -198,7 +198,7 @@ class ZeroLeakageA:
 class ZeroLeakageB:
     """B's half: SK2 and the DGK secret key; r^N under physician keys from ``noise``; the
     bits' DGK re-randomisers from ``dgk_factors`` (count -> values; a
-    ``dgk.RandomFactorPool``'s ``take``, fresh ones by default)."""
+    ``protocol.pool.UseOncePool``'s ``take_many``, fresh ones by default)."""
 
     name = NAME
 
