@@ -19,7 +19,7 @@ in the Kaggle copy (the label is the name's first word: ``normal__103_1305031931
 ``murmur_noisymurmur_135_1306428972976_A.wav``, ``murmur__201108222238.wav``). DST
 receives ``pascal_a/`` and ``pascal_b/``, each with ``REFERENCE.csv`` (normal -> -1,
 murmur -> 1, noisy ones included), ``SUBJECTS.csv`` (set B: the name's leading number, so
-one child's recordings stay together; set A: one recording, one subject) and a symbolic
+one person's recordings stay together; set A: one recording, one subject) and a symbolic
 link per recording. Left out of REFERENCE.csv, and why: ``extrahls`` and ``extrastole``
 (an extra sound or beat is not a murmur and is often benign: counted by ``CLASSES.csv``,
 which lists every labelled recording with its class), ``artifact`` (no heart sound) and

@@ -1,7 +1,7 @@
 """External sets laid out for ``hrmon eval model``. BMD-HS: labels per patient, a
 patient's recordings grouped, exact copies and unlabelled patients left out, the
 repository's one misnamed file found. PASCAL 2011: labels from the names, normal against
-murmur scored, the other classes listed only, set B's children grouped."""
+murmur scored, the other classes listed only, set B's subjects grouped."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_pascal_layout_scores_normal_against_murmur_and_lists_the_rest(tmp_path:
     records = index_extra_set("pascal_b", tmp_path / "dst" / "pascal_b")
     assert {(r.name, r.label, r.subject) for r in records} == {
         ("normal__103_1305031931979_B", 0, "pascal_b:b103"),
-        ("normal_noisynormal_103_1305031931979_D", 0, "pascal_b:b103"),  # one child
+        ("normal_noisynormal_103_1305031931979_D", 0, "pascal_b:b103"),  # one person
         ("murmur_noisymurmur_135_1306428972976_A", 1, "pascal_b:b135"),
     }
     classes = (tmp_path / "dst" / "pascal_a" / "CLASSES.csv").read_text().split()
