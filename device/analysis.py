@@ -10,6 +10,8 @@ rate: it is sent as a *score-only* reading (the rate-missing flag set; docs/desi
 "Readings without a heart rate"), judged on its score alone. A recording with no rate
 because it is too poor is not sent: nothing here tells a poor heart recording from noise,
 and noise scores above the threshold, a false alarm (docs/model.md, "Short recordings").
+Nor is a recording the signal-quality gate holds back (:mod:`signals.quality_gate`): one
+whose "rate" reads but which does not sound like a clean heart recording.
 
 An ECG or PPG recording has no heart sounds, so it gets no abnormality score: it is
 judged on its rate and rhythm only, and the device sends the score as 0 ("no score",
@@ -31,6 +33,7 @@ from client.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from signals.cardiac_input import CardiacRecording, SignalKind
+    from signals.quality_gate import QualityGate
     from signals.scoring import AbnormalityScorer
 
 Signal = npt.NDArray[np.float32]
@@ -54,6 +57,8 @@ class Analysis:
             be judged (too few clean beats); such a reading is sent as 0, "not judged".
         rhythm_note: why the rhythm was not judged, or "".
         kind: what the recording holds: "heart_sound", "ecg" or "ppg".
+        too_poor: heart sounds the quality gate holds back (:mod:`signals.quality_gate`),
+            with or without a rate: shown on the device, never sent.
     """
 
     source: str
@@ -66,6 +71,7 @@ class Analysis:
     irregularity: float | None = None
     rhythm_note: str = ""
     kind: str = "heart_sound"
+    too_poor: bool = False
 
     @property
     def score_only(self) -> bool:
@@ -77,6 +83,7 @@ class Analysis:
             self.kind == "heart_sound"
             and self.bpm is None
             and self.score is not None
+            and not self.too_poor
             and self.duration_s < MIN_SECONDS
         )
 
@@ -97,6 +104,20 @@ def default_scorer() -> AbnormalityScorer:
         return AbnormalityScorer.from_default()
     except FileNotFoundError as exc:
         raise ConfigError(f"the abnormality model is not installed: {exc}") from None
+
+
+@functools.cache
+def default_gate() -> QualityGate | None:
+    """The shipped signal-quality gate, loaded once per process (None: none shipped)."""
+    from signals.quality_gate import QualityGate
+
+    return QualityGate.from_default()
+
+
+POOR_QUALITY = (
+    "poor signal quality: this does not sound like a clean heart recording (rubbing, "
+    "talking or a moving stethoscope?); hold it still on the skin and record again"
+)
 
 
 def model_threshold() -> float:
@@ -166,18 +187,28 @@ def analyse_signal(
         window: judge it as one streaming window (stricter quality bar, since it has no
             neighbouring windows to agree with) rather than as a whole recording.
     """
-    from signals.audio import AudioError
+    from signals.audio import WORKING_RATE, AudioError
+    from signals.cycle_features import recording_features
     from signals.heart_rate import estimate_heart_rate, estimate_window
+    from signals.scoring import working_signal
 
     duration = len(signal) / rate
     # segmented once, for the rhythm and the score's cycle model
     states, irregularity, rhythm_note = _heart_sound_rhythm(signal, rate)
     # The score does not need a heart rate: a recording too short or too poor for one
     # still gets its score here. A short one is sent score-only (Analysis.score_only); a
-    # poor one's score is shown on the device but not sent.
+    # poor one's score, or the score of one the quality gate holds back, is shown on the
+    # device but not sent.
+    too_poor = False
     try:
-        score: float | None = default_scorer().score_recording(signal, rate, states)
-        score_note = ""
+        working = working_signal(signal, rate)
+        features = recording_features(working, states)  # for the score and the gate
+        score: float | None = default_scorer().score_recording(
+            working, WORKING_RATE, states, features
+        )
+        gate = default_gate()
+        too_poor = gate is not None and gate.too_poor(features)
+        score_note = POOR_QUALITY if too_poor else ""
     except (AudioError, ValueError) as exc:
         score, score_note = None, f"no score: {exc}"
     try:
@@ -186,18 +217,21 @@ def analyse_signal(
         else:
             estimate = estimate_heart_rate(signal, rate)
     except (AudioError, ValueError) as exc:
+        reason = POOR_QUALITY if too_poor else str(exc)
         return Analysis(
-            source, start_s, duration, None, False, str(exc), score, irregularity, rhythm_note
-        )
+            source, start_s, duration, None, False, reason, score, irregularity, rhythm_note,
+            too_poor=too_poor,
+        )  # fmt: skip
     if score is None:
         return Analysis(
             source, start_s, duration, estimate.bpm, False, score_note, None, irregularity,
             rhythm_note,
         )  # fmt: skip
-    usable = bool(estimate.usable) and estimate.bpm is not None
+    usable = bool(estimate.usable) and estimate.bpm is not None and not too_poor
+    reason = POOR_QUALITY if too_poor else str(estimate.reason or "")
     return Analysis(
-        source, start_s, duration, estimate.bpm, usable, str(estimate.reason or ""), score,
-        irregularity, rhythm_note,
+        source, start_s, duration, estimate.bpm, usable, reason, score, irregularity,
+        rhythm_note, too_poor=too_poor,
     )  # fmt: skip
 
 

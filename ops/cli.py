@@ -59,6 +59,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     ),
     (("train",), "model.train:main", "train the CNN (needs the train extra)"),
     (("train", "cycle"), "model.cycle_train:main", "fit and evaluate the cycle-feature model"),
+    (("train", "quality"), "model.quality_train:main", "fit and evaluate the signal-quality gate"),
     (("bench",), "bench.run:main", "protocol benchmarks vs the TNO peer"),
 ]
 

@@ -43,7 +43,7 @@ def _shipped(name: str) -> Path:
     return Path(str(resources.files("model").joinpath(name)))
 
 
-def _working_signal(signal: npt.ArrayLike, rate: int) -> npt.NDArray[np.float32]:
+def working_signal(signal: npt.ArrayLike, rate: int) -> npt.NDArray[np.float32]:
     """The signal checked (``signals.audio.AudioError`` if unusable) and at 2000 Hz."""
     x = validate_signal(np.asarray(signal), rate, source="signal")
     return resample(x, rate, WORKING_RATE)
@@ -143,7 +143,7 @@ class AbnormalityScorer:
             signals.audio.AudioError: empty, silent, clipped, non-finite, too short or a
                 sample rate below 1000 Hz - the same errors as heart-rate estimation.
         """
-        return self._window_probabilities(_working_signal(signal, rate))
+        return self._window_probabilities(working_signal(signal, rate))
 
     def _window_probabilities(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         feats = recording_windows(x, self.params)
@@ -151,7 +151,11 @@ class AbnormalityScorer:
         return np.asarray(probs, dtype=np.float32).reshape(-1)
 
     def score_recording(
-        self, signal: npt.ArrayLike, rate: int, states: npt.NDArray[np.int64] | None = None
+        self,
+        signal: npt.ArrayLike,
+        rate: int,
+        states: npt.NDArray[np.int64] | None = None,
+        features: npt.NDArray[np.float64] | None = None,
     ) -> float:
         """Recording score in [0, 1]: the mean window probability, fused with the cycle
         model's probability when there is one.
@@ -162,6 +166,8 @@ class AbnormalityScorer:
             states: the segmenter's states of the signal at 2 kHz, when the caller has
                 them already (:func:`signals.heart_sound_rhythm.heart_sound_states`);
                 else the cycle model segments it.
+            features: the recording's ``signals.cycle_features``, when the caller has
+                computed them already (the device's quality gate reads them too).
 
         Returns:
             Score; ``>= self.threshold`` means abnormal.
@@ -169,11 +175,13 @@ class AbnormalityScorer:
         Raises:
             signals.audio.AudioError: as :meth:`score_windows`.
         """
-        x = _working_signal(signal, rate)  # validated and resampled once for both models
+        x = working_signal(signal, rate)  # validated and resampled once for both models
         cnn = float(np.mean(self._window_probabilities(x)))
         if self.cycle_model is None:
             return cnn
-        return fuse(cnn, self.cycle_model.probability(recording_features(x, states)))
+        if features is None:
+            features = recording_features(x, states)
+        return fuse(cnn, self.cycle_model.probability(features))
 
     def is_abnormal(self, score: float) -> bool:
         """Whether a recording score is over the validation-chosen threshold."""
