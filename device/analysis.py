@@ -208,7 +208,7 @@ def analyse_signal(
         )
         gate = default_gate()
         too_poor = gate is not None and gate.too_poor(features)
-        score_note = POOR_QUALITY if too_poor else ""
+        score_note = ""
     except (AudioError, ValueError) as exc:
         score, score_note = None, f"no score: {exc}"
     try:
