@@ -7,11 +7,11 @@ PPG). Nothing here leaves the device; the device encrypts the numbers afterwards
 
 A heart-sound recording of 2-4 s is long enough for a score but too short for a heart
 rate: it is sent as a *score-only* reading (the rate-missing flag set; docs/design.md,
-"Readings without a heart rate"), judged on its score alone. A recording with no rate
-because it is too poor is not sent: nothing here tells a poor heart recording from noise,
-and noise scores above the threshold, a false alarm (docs/model.md, "Short recordings").
-Nor is a recording the signal-quality gate holds back (:mod:`signals.quality_gate`): one
-whose "rate" reads but which does not sound like a clean heart recording.
+"Readings without a heart rate"), judged on its score alone. So is a longer one whose
+rate cannot be read but which the signal-quality gate (:mod:`signals.quality_gate`)
+judges a clean heart recording: the gate tells heart sounds from noise, whose score
+(above the threshold) would be a false alarm. A recording the gate holds back is never
+sent, rate or not; without a shipped gate, neither is one too poor for a rate.
 
 An ECG or PPG recording has no heart sounds, so it gets no abnormality score: it is
 judged on its rate and rhythm only, and the device sends the score as 0 ("no score",
@@ -24,7 +24,7 @@ import functools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from signals.scoring import AbnormalityScorer
 
 Signal = npt.NDArray[np.float32]
+Quality = Literal["clean", "poor", "unchecked"]
 ArrayT = TypeVar("ArrayT", bound=np.generic)
 
 
@@ -57,8 +58,9 @@ class Analysis:
             be judged (too few clean beats); such a reading is sent as 0, "not judged".
         rhythm_note: why the rhythm was not judged, or "".
         kind: what the recording holds: "heart_sound", "ecg" or "ppg".
-        too_poor: heart sounds the quality gate holds back (:mod:`signals.quality_gate`),
-            with or without a rate: shown on the device, never sent.
+        quality: the signal-quality gate's verdict on heart sounds
+            (:mod:`signals.quality_gate`): "clean", "poor" (held back, rate or not: shown
+            on the device, never sent) or "unchecked" (no gate, or no score).
     """
 
     source: str
@@ -71,21 +73,41 @@ class Analysis:
     irregularity: float | None = None
     rhythm_note: str = ""
     kind: str = "heart_sound"
-    too_poor: bool = False
+    quality: Quality = "unchecked"
+
+    @property
+    def too_poor(self) -> bool:
+        """Held back by the signal-quality gate."""
+        return self.quality == "poor"
 
     @property
     def score_only(self) -> bool:
         """Sent without a heart rate: heart sounds with a score, too short for a rate
-        (under :data:`~signals.heart_rate.MIN_SECONDS`), not merely too poor for one."""
+        (under :data:`~signals.heart_rate.MIN_SECONDS`) or too poor for one while the
+        quality gate judges them clean heart sounds."""
         from signals.heart_rate import MIN_SECONDS
 
         return (
             self.kind == "heart_sound"
             and self.bpm is None
             and self.score is not None
-            and not self.too_poor
-            and self.duration_s < MIN_SECONDS
+            and (
+                self.quality == "clean"
+                or (self.quality == "unchecked" and self.duration_s < MIN_SECONDS)
+            )
         )
+
+    @property
+    def why_score_only(self) -> str:
+        """Why a score-only reading has no heart rate, in the patient's words ("" if it
+        is not one)."""
+        from signals.heart_rate import MIN_SECONDS
+
+        if not self.score_only:
+            return ""
+        if self.duration_s < MIN_SECONDS:
+            return f"this recording is too short for a heart rate (at least {MIN_SECONDS:.0f} s)"
+        return "no heart rate could be read in it, but it sounds like a clean heart recording"
 
     @property
     def sendable(self) -> bool:
@@ -196,10 +218,9 @@ def analyse_signal(
     # segmented once, for the rhythm and the score's cycle model
     states, irregularity, rhythm_note = _heart_sound_rhythm(signal, rate)
     # The score does not need a heart rate: a recording too short or too poor for one
-    # still gets its score here. A short one is sent score-only (Analysis.score_only); a
-    # poor one's score, or the score of one the quality gate holds back, is shown on the
-    # device but not sent.
-    too_poor = False
+    # still gets its score here, and is sent score-only unless the quality gate holds it
+    # back (Analysis.score_only); a held-back one's score is shown on the device only.
+    quality: Quality = "unchecked"
     try:
         working = working_signal(signal, rate)
         features = recording_features(working, states)  # for the score and the gate
@@ -207,7 +228,8 @@ def analyse_signal(
             working, WORKING_RATE, states, features
         )
         gate = default_gate()
-        too_poor = gate is not None and gate.too_poor(features)
+        if gate is not None:
+            quality = "poor" if gate.too_poor(features) else "clean"
         score_note = ""
     except (AudioError, ValueError) as exc:
         score, score_note = None, f"no score: {exc}"
@@ -217,21 +239,21 @@ def analyse_signal(
         else:
             estimate = estimate_heart_rate(signal, rate)
     except (AudioError, ValueError) as exc:
-        reason = POOR_QUALITY if too_poor else str(exc)
+        reason = POOR_QUALITY if quality == "poor" else str(exc)
         return Analysis(
             source, start_s, duration, None, False, reason, score, irregularity, rhythm_note,
-            too_poor=too_poor,
+            quality=quality,
         )  # fmt: skip
     if score is None:
         return Analysis(
             source, start_s, duration, estimate.bpm, False, score_note, None, irregularity,
             rhythm_note,
         )  # fmt: skip
-    usable = bool(estimate.usable) and estimate.bpm is not None and not too_poor
-    reason = POOR_QUALITY if too_poor else str(estimate.reason or "")
+    usable = bool(estimate.usable) and estimate.bpm is not None and quality != "poor"
+    reason = POOR_QUALITY if quality == "poor" else str(estimate.reason or "")
     return Analysis(
         source, start_s, duration, estimate.bpm, usable, reason, score, irregularity,
-        rhythm_note, too_poor=too_poor,
+        rhythm_note, quality=quality,
     )  # fmt: skip
 
 

@@ -88,13 +88,14 @@ def reading_from(result: Analysis, heart_rate: float | None, score: float | None
     bpm = heart_rate if heart_rate is not None else result.bpm
     probability = score if score is not None else result.score
     if heart_rate is None and result.score_only and probability is not None:
-        # too short for a rate: judged on its score alone (never a stand-in rate)
+        # too short for a rate, or a clean heart recording whose rate cannot be read:
+        # judged on its score alone (never a stand-in rate)
         return encode_reading(None, probability, result.irregularity)
     if heart_rate is None and not result.usable:
         if result.score is not None and result.bpm is None:
-            # Honest refusal: a recording too poor for a rate cannot be told from noise,
-            # whose score (above the threshold) would be a false alarm; a stand-in rate
-            # would be a made-up number.
+            # Honest refusal: the quality gate held it back (or none is shipped), so it
+            # cannot be told from noise, whose score (above the threshold) would be a
+            # false alarm; a stand-in rate would be a made-up number.
             raise InputError(
                 f"{result.source}: no usable heart rate ({result.reason}); its abnormality "
                 f"score {result.score:.4f} was computed on this device, but the recording "

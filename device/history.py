@@ -54,7 +54,8 @@ class OwnReading:
     reading_id: str
     taken_at: datetime
     heart_rate_bpm: float | None
-    """None for a score-only reading (too short for a heart rate)."""
+    """None for a score-only reading (too short for a heart rate, or a clean heart
+    recording whose rate could not be read)."""
     score: float | None
     irregularity: float | None
     kind: str

@@ -215,7 +215,7 @@ def _send_window(
     if reading_id in stored:
         row.sent, row.note = True, "sent: ciphertexts only"
         if window.result.score_only:
-            row.note += " (score only: too short for a heart rate, its range is not checked)"
+            row.note += f" (score only: {window.result.why_score_only}; its range is not checked)"
     elif reading_id in refused:
         row.note = f"not sent: server A refused it ({refused[reading_id]})"
     else:

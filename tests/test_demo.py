@@ -81,7 +81,9 @@ def test_the_demo_shows_both_outcomes_and_an_abnormal_heart_rate(demo_run):
         r
         for p in narrow
         for r in p["readings"]
-        if r["sent"] and not p["low"] <= round(r["device"]["bpm"], 1) <= p["high"]
+        if r["sent"]
+        and r["device"]["bpm"] is not None  # a score-only reading has no rate to check
+        and not p["low"] <= round(r["device"]["bpm"], 1) <= p["high"]
     ]
     assert by_rate and all(r["abnormal"] for r in by_rate)
 
@@ -116,8 +118,11 @@ def test_the_demo_prints_each_partys_view_without_plaintext_on_server_a(demo_run
     server_a_part = out[out.index("server A stored") : out.index("server B stored")]
     for patient in report["patients"]:
         for reading in patient["readings"]:
-            if reading["sent"]:
-                assert f"{reading['device']['bpm']:.1f} bpm" not in server_a_part
+            device = reading["device"]
+            if reading["sent"] and device["bpm"] is not None:
+                assert f"{device['bpm']:.1f} bpm" not in server_a_part
+            if reading["sent"] and device["score"] is not None:
+                assert f"{device['score']:.4f}" not in server_a_part
 
 
 def test_the_demo_refuses_a_used_directory_with_a_clear_message(tmp_path):

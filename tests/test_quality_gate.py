@@ -1,6 +1,7 @@
 """The device's signal-quality gate (``signals.quality_gate``, ``hrmon train quality``):
-a real recording without heart sounds is held back although its "heart rate" reads, the
-shipped heart recordings pass, and the gate's file and training rule are checked."""
+a real recording without heart sounds is held back although its "heart rate" reads, a
+clean heart recording too poor for a rate is sent score-only, the shipped heart recordings
+pass, and the gate's file and training rule are checked."""
 
 from __future__ import annotations
 
@@ -39,6 +40,17 @@ def test_a_short_recording_without_heart_sounds_is_not_sent_score_only(monkeypat
     assert held.too_poor and not held.score_only and not held.sendable
     monkeypatch.setattr(analysis, "default_gate", lambda: None)
     assert analysis.analyse_signal(three_seconds, WORKING_RATE, "artifact, 3 s").score_only
+
+
+def test_a_clean_heart_recording_too_poor_for_a_rate_is_sent_score_only(monkeypatch) -> None:
+    """a0060 (a shipped sample, ECG rate 61 bpm) is too faint for the rate estimator; the
+    gate vouches for its heart sounds, so its score goes out without a rate."""
+    result = analysis.analyse_file(SAMPLES_DIR / "a0060.wav")
+    assert result.bpm is None and result.quality == "clean"
+    assert result.score_only and result.sendable
+    assert "clean heart recording" in result.why_score_only
+    monkeypatch.setattr(analysis, "default_gate", lambda: None)  # no gate: not sent, as before
+    assert not analysis.analyse_file(SAMPLES_DIR / "a0060.wav").sendable
 
 
 def test_every_shipped_heart_recording_with_a_rate_passes_the_gate() -> None:
