@@ -233,15 +233,19 @@ def analyse_signal(
         score_note = ""
     except (AudioError, ValueError) as exc:
         score, score_note = None, f"no score: {exc}"
+    if quality == "poor":  # whatever period a rate estimator finds in it, it is not a heart's
+        return Analysis(
+            source, start_s, duration, None, False, POOR_QUALITY, score, irregularity,
+            rhythm_note, quality=quality,
+        )  # fmt: skip
     try:
         if window:
             estimate = estimate_window(signal, rate, start_s=start_s)
         else:
             estimate = estimate_heart_rate(signal, rate)
     except (AudioError, ValueError) as exc:
-        reason = POOR_QUALITY if quality == "poor" else str(exc)
         return Analysis(
-            source, start_s, duration, None, False, reason, score, irregularity, rhythm_note,
+            source, start_s, duration, None, False, str(exc), score, irregularity, rhythm_note,
             quality=quality,
         )  # fmt: skip
     if score is None:
@@ -249,11 +253,10 @@ def analyse_signal(
             source, start_s, duration, estimate.bpm, False, score_note, None, irregularity,
             rhythm_note,
         )  # fmt: skip
-    usable = bool(estimate.usable) and estimate.bpm is not None and quality != "poor"
-    reason = POOR_QUALITY if quality == "poor" else str(estimate.reason or "")
+    usable = bool(estimate.usable) and estimate.bpm is not None
     return Analysis(
-        source, start_s, duration, estimate.bpm, usable, reason, score, irregularity,
-        rhythm_note, quality=quality,
+        source, start_s, duration, estimate.bpm, usable, str(estimate.reason or ""), score,
+        irregularity, rhythm_note, quality=quality,
     )  # fmt: skip
 
 

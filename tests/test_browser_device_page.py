@@ -189,6 +189,22 @@ def test_bad_audio_is_a_clear_message_and_nothing_is_sent(
     assert len(world.results(LABEL)) == before
 
 
+def test_a_recording_without_heart_sounds_is_held_back_and_the_patient_told_why(
+    page: Page, device_page: str, world: World
+) -> None:
+    """A real phone recording with no heart in it (PASCAL 2011, tests/audio/): its
+    "rate" reads, but the quality gate holds it back; no made-up rate is shown."""
+    before = len(world.results(LABEL))
+    upload(page, device_page, Path(__file__).parent / "audio" / "pascal_artifact_201106101314.wav")
+    message = page.get_by_role("alert")
+    expect(message).to_contain_text("poor signal quality", timeout=ANALYSIS_TIMEOUT_MS)
+    expect(message).to_contain_text("nothing was sent")
+    expect(page.locator("#heart-rate")).to_contain_text("No heart rate")
+    expect(page.locator("#heart-rate")).not_to_contain_text("bpm")
+    screenshot(page, "device-held-back-poor-quality")
+    assert len(world.results(LABEL)) == before
+
+
 def test_a_reading_made_while_a_is_down_is_kept_and_sent_with_the_next(
     page: Page, device_page: str, world: World, sample: tuple[Path, analysis.Analysis]
 ) -> None:
