@@ -147,6 +147,22 @@ def diagnoses(data_dir: Path = DEFAULT_DATA_DIR) -> dict[str, str]:
     }
 
 
+def quality_labels(data_dir: Path) -> dict[str, int]:
+    """Record name -> 1 if PhysioNet marks it too poor to classify, else 0.
+
+    Raises:
+        FileNotFoundError: no ``REFERENCE_withSQI.csv`` under ``data_dir``.
+    """
+    tables = sorted((data_dir / "physionet2016").glob("training-*/REFERENCE_withSQI.csv"))
+    if not tables:
+        raise FileNotFoundError(f"no training-*/REFERENCE_withSQI.csv under {data_dir}")
+    poor: dict[str, int] = {}
+    for table in tables:
+        with table.open(newline="") as fh:
+            poor |= {row[0]: 1 - int(row[2]) for row in csv.reader(fh) if row}
+    return poor
+
+
 def subject_of(set_name: str, name: str, original: str, subject_id: str) -> str:
     """Subject key of a record (see the module docstring for the rules).
 

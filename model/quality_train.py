@@ -14,7 +14,6 @@ reports what the gate adds to the heart-rate check alone, per set.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from model.data import (
     DEFAULT_DATA_DIR,
     Record,
     index_records,
+    quality_labels,
     read_training_audio,
 )
 from model.evaluate import merge_metrics
@@ -37,22 +37,6 @@ from signals.quality_gate import GATE_NAME, QualityGate
 MODEL_DIR = Path(__file__).resolve().parent
 KEEP_GOOD = 0.99
 BoolArray = npt.NDArray[np.bool_]
-
-
-def quality_labels(data_dir: Path) -> dict[str, int]:
-    """Record name -> 1 if PhysioNet marks it too poor to classify, else 0.
-
-    Raises:
-        FileNotFoundError: no ``REFERENCE_withSQI.csv`` under ``data_dir``.
-    """
-    tables = sorted((data_dir / "physionet2016").glob("training-*/REFERENCE_withSQI.csv"))
-    if not tables:
-        raise FileNotFoundError(f"no training-*/REFERENCE_withSQI.csv under {data_dir}")
-    poor: dict[str, int] = {}
-    for table in tables:
-        with table.open(newline="") as fh:
-            poor |= {row[0]: 1 - int(row[2]) for row in csv.reader(fh) if row}
-    return poor
 
 
 def heart_rate_readable(records: list[Record]) -> BoolArray:

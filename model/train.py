@@ -37,6 +37,7 @@ from model.data import (
     index_records,
     load_features,
     parse_extra_sets,
+    quality_labels,
     read_training_audio,
     split_by_subject,
 )
@@ -140,6 +141,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         metavar="ALPHA",
         help="mixup: each batch becomes lam * itself + (1 - lam) * a shuffled copy, labels "
         "too, lam ~ Beta(ALPHA, ALPHA); most pairs span two stethoscopes (0: off)",
+    )
+    p.add_argument(
+        "--train-clean-only",
+        action="store_true",
+        help="leave out of the training part the recordings PhysioNet marks too poor to "
+        "classify (REFERENCE_withSQI.csv); validation and test keep them",
     )
     p.add_argument(
         "--style-noise",
@@ -440,6 +447,9 @@ def main(argv: list[str]) -> int:
     for i, rec in enumerate(records):
         parts[split[rec.name]].append(i)
     train_idx, val_idx, test_idx = parts["train"], parts["val"], parts["test"]
+    if args.train_clean_only:
+        poor = quality_labels(args.data_dir)
+        train_idx = [i for i in train_idx if not poor.get(records[i].name, 0)]
     val_labels = np.array([records[i].label for i in val_idx])
     val_sets = [records[i].set_name for i in val_idx]
     probabilities = stratum_probabilities([records[i] for i in train_idx])

@@ -75,8 +75,8 @@ def test_the_shipped_gate_loads_and_its_file_is_checked() -> None:
 
 
 def test_the_training_rule_keeps_the_share_of_good_readable_recordings(shared_data) -> None:
-    from model.data import index_records, read_training_audio
-    from model.quality_train import KEEP_GOOD, fit_gate, quality_labels
+    from model.data import index_records, quality_labels, read_training_audio
+    from model.quality_train import KEEP_GOOD, fit_gate
     from signals.cycle_features import recording_features
 
     labels = quality_labels(shared_data)
