@@ -92,8 +92,13 @@ def reading_from(result: Analysis, heart_rate: float | None, score: float | None
         # judged on its score alone (never a stand-in rate)
         return encode_reading(None, probability, result.irregularity)
     if heart_rate is None and not result.usable:
+        if result.too_poor and result.score is not None:
+            raise InputError(
+                f"{result.source}: {result.reason}. Its abnormality score "
+                f"{result.score:.4f} was computed on this device; nothing was sent"
+            )
         if result.score is not None and result.bpm is None:
-            # Honest refusal: the quality gate held it back (or none is shipped), so it
+            # Honest refusal (no quality gate shipped): a recording too poor for a rate
             # cannot be told from noise, whose score (above the threshold) would be a
             # false alarm; a stand-in rate would be a made-up number.
             raise InputError(

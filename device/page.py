@@ -19,7 +19,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -332,7 +332,8 @@ def create_app(config: DeviceConfig, outbox: Outbox, history: DeviceHistory) -> 
         except InputError as exc:
             return refuse(request, str(exc), 422)
         try:
-            result = analysis.analyse_file(path)
+            # named after the patient's file, not the temporary copy, in every message
+            result = replace(analysis.analyse_file(path), source=path.name)
         except InputError as exc:
             return refuse(request, unusable_message(exc, path), 422)
         except HrmonError as exc:

@@ -199,6 +199,8 @@ def test_a_recording_without_heart_sounds_is_held_back_and_the_patient_told_why(
     message = page.get_by_role("alert")
     expect(message).to_contain_text("poor signal quality", timeout=ANALYSIS_TIMEOUT_MS)
     expect(message).to_contain_text("nothing was sent")
+    expect(message).to_contain_text("pascal_artifact_201106101314.wav")
+    expect(message).not_to_contain_text("/tmp/")  # the patient's file, not the copy
     expect(page.locator("#heart-rate")).to_contain_text("No heart rate")
     expect(page.locator("#heart-rate")).not_to_contain_text("bpm")
     screenshot(page, "device-held-back-poor-quality")

@@ -12,7 +12,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from client.errors import InputError
-from device import SAMPLES_DIR
+from device import SAMPLES_DIR, analysis
 from device.analysis import analyse_file
 from device.cli import reading_from
 from signals.audio import WORKING_RATE, AudioError, load_audio
@@ -51,15 +51,22 @@ def test_a_two_second_clip_gets_a_score_but_no_heart_rate(tmp_path: Path) -> Non
     assert reading.score == round(result.score * 10_000)
 
 
-def test_a_recording_too_poor_for_a_rate_sends_nothing(tmp_path: Path) -> None:
-    """Noise has no heart rate and a score above the threshold (a false alarm if sent): not sent,
-    and the device says so."""
+def test_a_recording_too_poor_for_a_rate_sends_nothing(tmp_path: Path, monkeypatch) -> None:
+    """Noise has no heart rate and a score above the threshold (a false alarm if sent): the
+    quality gate holds it back, and without a gate the missing rate does; the device says
+    so either way."""
+
     noise = tmp_path / "noise.wav"
     samples = np.random.default_rng(0).normal(0, 0.1, 10 * 4000)
     sf.write(noise, (samples * 32767).astype(np.int16), 4000, subtype="PCM_16")
     result = analyse_file(noise)
-    assert result.bpm is None and result.score is not None
+    assert result.bpm is None and result.score is not None and result.too_poor
     assert not result.score_only and not result.sendable
+    with pytest.raises(InputError, match=r"poor signal quality.*nothing was sent"):
+        reading_from(result, None, None)
+    monkeypatch.setattr(analysis, "default_gate", lambda: None)
+    result = analyse_file(noise)
+    assert result.quality == "unchecked" and not result.sendable
     with pytest.raises(InputError, match="too poor to trust it, so nothing was sent"):
         reading_from(result, None, None)
 
