@@ -1,9 +1,10 @@
 """The device's signal-quality gate: is this a heart recording clean enough to judge?
 
-A recording whose heart rate the device cannot read is already held back; this gate also
-holds back one that has a rate but does not sound like a clean heart recording (rubbing,
-speech, a phone moved over clothing: PASCAL 2011's "artifact" recordings passed the
-heart-rate check in 12 of 40 cases and scored abnormal in 10). It is the cycle model's
+It holds back a recording that does not sound like a clean heart recording even when
+the rate estimator finds a period in it (rubbing, speech, a phone moved over clothing:
+PASCAL 2011's "artifact" recordings passed the rate check in 12 of 40 cases and scored
+abnormal in 10), and it vouches for one too faint for a rate, which then goes out
+score-only (``device.analysis.Analysis.score_only``). It is the cycle model's
 form (:class:`signals.cycle_model.CycleModel`) on the same cycle features the fused score
 computes, fitted to PhysioNet 2016's quality labels by ``hrmon train quality``
 (``model/quality_train.py``) and shipped as ``model/quality_gate.json``: one more dot
