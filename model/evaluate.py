@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -366,10 +367,19 @@ def main(argv: list[str]) -> int:
         metavar="DIR",
         help="write one ROC curve per set (and overall) as PNG into DIR",
     )
+    p.add_argument(
+        "--device-path",
+        action="store_true",
+        help="judge only what the device would send (its heart-rate check and quality "
+        "gate, hrmon device's own analysis) and count the recordings it holds back",
+    )
     args = p.parse_args(argv)
+    if args.device_path and args.model is not None:
+        p.error("--device-path judges with the shipped model, as the device does: drop --model")
     if args.crop is not None and not MIN_CROP_S <= args.crop <= MAX_CROP_S:
         p.error(f"--crop: between {MIN_CROP_S:g} and {MAX_CROP_S:g} seconds")
 
+    from device.analysis import analyse_signal
     from model.data import find_audio, read_reference
 
     scorer = (
@@ -390,6 +400,7 @@ def main(argv: list[str]) -> int:
     scores: list[float] = []
     sets: list[str] = []
     refused: list[str] = []
+    held_back: Counter[str] = Counter()
     for d in dirs:
         for name, label in read_reference(d):
             if keep is not None and keep.get(name) != args.part:
@@ -398,9 +409,16 @@ def main(argv: list[str]) -> int:
                 signal = load_audio(find_audio(d, name))
                 if args.crop is not None:  # the device checks what it scores: so here
                     signal = signal[: round(args.crop * WORKING_RATE)]
-                score = scorer.score_recording(signal, WORKING_RATE)
+                if not args.device_path:
+                    score: float | None = scorer.score_recording(signal, WORKING_RATE)
+                else:  # what hrmon device would send: None when it holds the recording back
+                    analysed = analyse_signal(signal, WORKING_RATE, name)
+                    score = analysed.score if analysed.sendable else None
             except (AudioError, FileNotFoundError) as exc:
                 refused.append(f"{d.name}/{name}: {exc}")
+                continue
+            if score is None:
+                held_back[set_key(d.name)] += 1
                 continue
             labels.append(label)
             scores.append(score)
@@ -416,7 +434,11 @@ def main(argv: list[str]) -> int:
     for key in sorted(set(keys)):
         mask = np.asarray([k == key for k in keys])
         per_set[key] = binary_metrics(y[mask], s[mask], threshold)
+        if args.device_path:
+            per_set[key]["held_back"] = held_back[key]
     result["per_set"] = per_set
+    if args.device_path:
+        result["held_back"] = sum(held_back.values())
     result["macro_macc"] = macro_of(per_set)
     result["macro_sets"] = macro_sets(per_set)
     print(f"{'set':8s} {'n':>5s} {'sens':>6s} {'spec':>6s} {'MAcc':>6s} {'AUC':>6s}  TP/FN/TN/FP")
@@ -433,6 +455,12 @@ def main(argv: list[str]) -> int:
         f"model {scorer.model_name}, threshold {threshold:.4f}, "
         f"{len(refused)} recording(s) refused as bad audio"
     )
+    if args.device_path:
+        print(
+            f"device path: {sum(held_back.values())} recording(s) held back (no rate and not "
+            f"vouched for by the quality gate, or held back by it): "
+            + ", ".join(f"{k} {n}" for k, n in sorted(held_back.items()))
+        )
     for line in refused:
         print(f"  refused {line}")
     if args.save_metrics:

@@ -216,3 +216,39 @@ def test_yaseen_layout_feeds_eval(tmp_path: Path, capsys: pytest.CaptureFixture[
     shutil.copy(samples / "a0161.wav", src / "New_N_001.wav")
     assert layout_main([str(src), str(tmp_path / "again")]) == 2
     assert "appears twice" in capsys.readouterr().err
+
+
+def test_device_path_judges_only_what_the_device_would_send(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shipped samples and a real recording with no heart in it (tests/audio/): the
+    device path holds the latter back and counts it; --model is refused with it."""
+    from device import SAMPLES_DIR
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    artifact = REPO_ROOT / "tests" / "audio" / "pascal_artifact_201106101314.wav"
+    shutil.copy(artifact, folder / "artifact.wav")
+    names = {"a0386": -1, "a0161": -1, "a0341": 1, "artifact": -1}
+    for name in names:
+        if name != "artifact":
+            shutil.copy(SAMPLES_DIR / f"{name}.wav", folder / f"{name}.wav")
+    (folder / "REFERENCE.csv").write_text("".join(f"{n},{y}\n" for n, y in names.items()))
+    assert main([str(folder), "--json"]) == 0
+    every = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert every["n"] == 4 and "held_back" not in every
+    assert main([str(folder), "--device-path", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    sent = json.loads(out[-1])
+    assert sent["n"] == 3 and sent["held_back"] == 1 and sent["per_set"]["mixed"]["held_back"] == 1
+    assert any(line.startswith("device path: 1 recording(s) held back") for line in out)
+    with pytest.raises(SystemExit):
+        main(
+            [
+                str(folder),
+                "--device-path",
+                "--model",
+                str(REPO_ROOT / "model" / "heart_cnn.int8.onnx"),
+            ]
+        )
+    assert "--device-path judges with the shipped model" in capsys.readouterr().err
