@@ -52,7 +52,7 @@ class SetLayout:
 
 def _parse(stem: str) -> tuple[str, str, str, bool] | None:
     """(set, class, subject, noisy) of a labelled recording's name; None if unlabelled."""
-    if stem.endswith("unlabelledtest") or "unlabelledtest_" in stem:
+    if "unlabelledtest" in stem:
         return None
     if match := SET_A_NAME.match(stem):
         return "a", match["label"], f"a{match['stamp']}", False
@@ -98,7 +98,10 @@ def write_layout(src: Path, dst: Path) -> dict[str, SetLayout]:
         link.symlink_to(path.resolve())
         rows[which]["reference"].append(f"{path.stem},{SCORED[label]}\n")
         rows[which]["subjects"].append(f"{path.stem},{subject}\n")
-        setattr(layout, label, getattr(layout, label) + 1)
+        if label == "normal":
+            layout.normal += 1
+        else:
+            layout.murmur += 1
         layout.subjects.add(subject)
     for which, tables in rows.items():
         folder = dst / f"pascal_{which}"
