@@ -107,7 +107,7 @@ class Analysis:
             return ""
         if self.duration_s < MIN_SECONDS:
             return f"this recording is too short for a heart rate (at least {MIN_SECONDS:.0f} s)"
-        return "no heart rate could be read in it, but it sounds like a clean heart recording"
+        return "no heart rate could be read in this recording, though it holds clean heart sounds"
 
     @property
     def sendable(self) -> bool:

@@ -157,6 +157,29 @@ def test_a_two_second_recording_is_sent_with_its_score_only(
     expect(page.locator("#own-readings tbody tr").first).to_contain_text("not measured")
 
 
+def test_a_clean_recording_too_faint_for_a_rate_is_sent_with_its_score_only(
+    page: Page, device_page: str, world: World
+) -> None:
+    """a0060 (shipped, ECG rate 61 bpm): no rate reads in it, but the quality gate judges it
+    a clean heart recording, so its score goes out and the patient is told why."""
+    recording = SAMPLES_DIR / "a0060.wav"
+    expected = analysis.analyse_file(recording)
+    assert expected.score_only and expected.quality == "clean" and expected.score is not None
+    before = len(world.results(LABEL))
+    upload(page, device_page, recording)
+    shown = page.locator("#heart-rate")
+    expect(shown).to_contain_text("No heart rate could be read", timeout=ANALYSIS_TIMEOUT_MS)
+    expect(shown).to_contain_text("clean heart sounds")
+    expect(shown).to_contain_text("score only")
+    expect(page.locator("#sent-summary")).to_contain_text("ciphertexts only")
+    screenshot(page, "device-faint-recording-score-only")
+    body = json.loads(page.locator("#sent-body").inner_text())
+    rows = world.wait_decided(LABEL, before + 1)
+    row = next(r for r in rows if str(r.reading_id) == body["reading_id"])
+    reading = encode_reading(None, expected.score, expected.irregularity)
+    assert world.pair.decrypt_bit(row.result) == expected_result(reading, encode_range(*RANGE))
+
+
 def test_bad_audio_is_a_clear_message_and_nothing_is_sent(
     page: Page, device_page: str, world: World, tmp_path: Path
 ) -> None:

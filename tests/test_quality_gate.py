@@ -48,7 +48,7 @@ def test_a_clean_heart_recording_too_poor_for_a_rate_is_sent_score_only(monkeypa
     result = analysis.analyse_file(SAMPLES_DIR / "a0060.wav")
     assert result.bpm is None and result.quality == "clean"
     assert result.score_only and result.sendable
-    assert "clean heart recording" in result.why_score_only
+    assert "clean heart sounds" in result.why_score_only
     monkeypatch.setattr(analysis, "default_gate", lambda: None)  # no gate: not sent, as before
     assert not analysis.analyse_file(SAMPLES_DIR / "a0060.wav").sendable
 
