@@ -128,7 +128,7 @@ def _describe(result: Analysis) -> str:
         else f"{result.irregularity:.4f}"
     )
     if result.score_only:
-        state = f"score only ({result.reason}): its heart-rate range is not checked"
+        state = f"score only ({result.why_score_only}): its heart-rate range is not checked"
     else:
         state = "usable" if result.usable else f"UNUSABLE: {result.reason}"
     return f"{result.source}: heart rate {bpm} bpm, score {score}, irregularity {rhythm}, {state}"
