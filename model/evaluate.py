@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +307,12 @@ MIN_CROP_S, MAX_CROP_S = 2.0, 3600.0
 """``--crop`` bounds: the device scores nothing shorter than 2 s."""
 
 
-def main(argv: list[str]) -> int:
+Judge = Callable[[npt.NDArray[np.float32], str], float | None]
+"""(signal at 2 kHz, record name) -> the score the device would send, or None when it
+would hold the recording back (``evaluation.device_path``)."""
+
+
+def main(argv: list[str], judge: Judge | None = None, prog: str = "hrmon eval model") -> int:
     """``hrmon eval model DIR``: score every recording of a PhysioNet-layout folder.
 
     DIR holds ``REFERENCE.csv`` (``NAME,1|-1``) and ``NAME.wav``/``NAME.flac``, or has
@@ -318,6 +324,9 @@ def main(argv: list[str]) -> int:
     Args:
         argv: ``DIR [--model PATH] [--split FILE --part test] [--crop S] [--json]
             [--save-metrics KEY]``.
+        judge: score through this instead of the model alone, counting the recordings it
+            holds back (``hrmon eval device-path``: the shipped model, so no ``--model``).
+        prog: the command's name in its help.
 
     Returns:
         0 on success, 2 on a usage error or when nothing could be scored.
@@ -326,7 +335,7 @@ def main(argv: list[str]) -> int:
     from signals.audio import WORKING_RATE, AudioError, load_audio
     from signals.scoring import AbnormalityScorer
 
-    p = cli_help.parser(prog="hrmon eval model", description="CNN sensitivity/specificity")
+    p = cli_help.parser(prog=prog, description="CNN sensitivity/specificity")
     p.add_argument("dir", type=Path, help="PhysioNet-layout folder (or a folder of them)")
     p.add_argument(
         "--model", type=Path, default=None, help="ONNX model (default: the shipped int8 model)"
@@ -367,19 +376,12 @@ def main(argv: list[str]) -> int:
         metavar="DIR",
         help="write one ROC curve per set (and overall) as PNG into DIR",
     )
-    p.add_argument(
-        "--device-path",
-        action="store_true",
-        help="judge only what the device would send (its heart-rate check and quality "
-        "gate, hrmon device's own analysis) and count the recordings it holds back",
-    )
     args = p.parse_args(argv)
-    if args.device_path and args.model is not None:
-        p.error("--device-path judges with the shipped model, as the device does: drop --model")
+    if judge is not None and args.model is not None:
+        p.error("the device judges with the shipped model: drop --model")
     if args.crop is not None and not MIN_CROP_S <= args.crop <= MAX_CROP_S:
         p.error(f"--crop: between {MIN_CROP_S:g} and {MAX_CROP_S:g} seconds")
 
-    from device.analysis import analyse_signal
     from model.data import find_audio, read_reference
 
     scorer = (
@@ -409,11 +411,11 @@ def main(argv: list[str]) -> int:
                 signal = load_audio(find_audio(d, name))
                 if args.crop is not None:  # the device checks what it scores: so here
                     signal = signal[: round(args.crop * WORKING_RATE)]
-                if not args.device_path:
-                    score: float | None = scorer.score_recording(signal, WORKING_RATE)
-                else:  # what hrmon device would send: None when it holds the recording back
-                    analysed = analyse_signal(signal, WORKING_RATE, name)
-                    score = analysed.score if analysed.sendable else None
+                score = (
+                    scorer.score_recording(signal, WORKING_RATE)
+                    if judge is None
+                    else judge(signal, name)  # None: held back
+                )
             except (AudioError, FileNotFoundError) as exc:
                 refused.append(f"{d.name}/{name}: {exc}")
                 continue
@@ -434,10 +436,10 @@ def main(argv: list[str]) -> int:
     for key in sorted(set(keys)):
         mask = np.asarray([k == key for k in keys])
         per_set[key] = binary_metrics(y[mask], s[mask], threshold)
-        if args.device_path:
+        if judge is not None:
             per_set[key]["held_back"] = held_back[key]
     result["per_set"] = per_set
-    if args.device_path:
+    if judge is not None:
         result["held_back"] = sum(held_back.values())
     result["macro_macc"] = macro_of(per_set)
     result["macro_sets"] = macro_sets(per_set)
@@ -455,10 +457,10 @@ def main(argv: list[str]) -> int:
         f"model {scorer.model_name}, threshold {threshold:.4f}, "
         f"{len(refused)} recording(s) refused as bad audio"
     )
-    if args.device_path:
+    if judge is not None:
         print(
-            f"device path: {sum(held_back.values())} recording(s) held back (no rate and not "
-            f"vouched for by the quality gate, or held back by it): "
+            f"{sum(held_back.values())} recording(s) held back (no rate and not vouched for "
+            "by the quality gate, or held back by it): "
             + ", ".join(f"{k} {n}" for k, n in sorted(held_back.items()))
         )
     for line in refused:
@@ -467,7 +469,7 @@ def main(argv: list[str]) -> int:
         merge_metrics(
             args.metrics_file,
             args.save_metrics,
-            {**result, "argv": ["hrmon", "eval", "model", *argv]},
+            {**result, "argv": [*prog.split(), *argv]},
         )
     if args.json:
         print(json.dumps(result, sort_keys=True))

@@ -51,6 +51,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("physician", "watch"), "physician.watch:main", "send new alerts to your hook, headless"),
     (("eval", "heart-rate"), "evaluation.heart_rate:main", "heart-rate accuracy vs ECG"),
     (("eval", "model"), "model.evaluate:main", "CNN sensitivity/specificity"),
+    (
+        ("eval", "device-path"),
+        "evaluation.device_path:main",
+        "sensitivity/specificity of what the device would send",
+    ),
     (("eval", "rhythm"), "evaluation.rhythm:main", "rhythm irregularity vs annotations"),
     (
         ("eval", "segmentation"),

@@ -221,9 +221,10 @@ def test_yaseen_layout_feeds_eval(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_device_path_judges_only_what_the_device_would_send(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Shipped samples and a real recording with no heart in it (tests/audio/): the
-    device path holds the latter back and counts it; --model is refused with it."""
+    """Shipped samples and a real recording with no heart in it (tests/audio/): hrmon eval
+    device-path holds the latter back and counts it, and refuses --model."""
     from device import SAMPLES_DIR
+    from evaluation import device_path
 
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -237,18 +238,11 @@ def test_device_path_judges_only_what_the_device_would_send(
     assert main([str(folder), "--json"]) == 0
     every = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert every["n"] == 4 and "held_back" not in every
-    assert main([str(folder), "--device-path", "--json"]) == 0
+    assert device_path.main([str(folder), "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     sent = json.loads(out[-1])
     assert sent["n"] == 3 and sent["held_back"] == 1 and sent["per_set"]["mixed"]["held_back"] == 1
-    assert any(line.startswith("device path: 1 recording(s) held back") for line in out)
+    assert any(line.startswith("1 recording(s) held back") for line in out)
     with pytest.raises(SystemExit):
-        main(
-            [
-                str(folder),
-                "--device-path",
-                "--model",
-                str(REPO_ROOT / "model" / "heart_cnn.int8.onnx"),
-            ]
-        )
-    assert "--device-path judges with the shipped model" in capsys.readouterr().err
+        device_path.main([str(folder), "--model", str(REPO_ROOT / "model" / "heart_cnn.int8.onnx")])
+    assert "the device judges with the shipped model" in capsys.readouterr().err
