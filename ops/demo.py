@@ -277,7 +277,7 @@ class Demo:
                     sample.file,
                     sample.record,
                     sample.label,
-                    asdict(result),
+                    {**asdict(result), "score_only": result.score_only},
                     result.sendable,
                     sample.hr_ecg_bpm,
                 )
@@ -378,6 +378,8 @@ class Demo:
                 score = "-" if device["score"] is None else f"{device['score']:.4f}"
                 rhythm = "-" if device["irregularity"] is None else f"{device['irregularity']:.3f}"
                 sent = "yes" if record.sent else f"no: {device['reason']}"
+                if record.sent and device.get("score_only"):
+                    sent = "yes, score only (no rate: its range is not checked)"
                 ecg = "-" if record.hr_ecg_bpm is None else f"{record.hr_ecg_bpm:.1f} bpm"
                 table.add_row(
                     patient.label, record.file, record.physionet_label, bpm, ecg, score,
