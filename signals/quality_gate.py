@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy.typing as npt
 
 from signals.cycle_model import CycleModel
+from signals.shipped import shipped_file
 
 GATE_NAME = "quality_gate.json"
 
@@ -60,5 +59,5 @@ class QualityGate:
     @classmethod
     def from_default(cls) -> QualityGate | None:
         """The gate shipped in the ``model`` package; None when none is shipped."""
-        path = Path(str(resources.files("model").joinpath(GATE_NAME)))
+        path = shipped_file(GATE_NAME)
         return cls.from_json(json.loads(path.read_text())) if path.is_file() else None

@@ -20,7 +20,6 @@ Typical use::
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,11 @@ from signals.audio import WORKING_RATE, resample, validate_signal
 from signals.cycle_features import recording_features
 from signals.cycle_model import CycleModel, fuse
 from signals.features import FeatureParams, recording_windows
+from signals.shipped import shipped_file
 
 DEFAULT_MODEL = "heart_cnn.int8.onnx"
 CONFIG_NAME = "heart_cnn.json"
 CYCLE_NAME = "cycle_model.json"
-
-
-def _shipped(name: str) -> Path:
-    """Path of a file shipped in the ``model`` package (works from a wheel, too)."""
-    return Path(str(resources.files("model").joinpath(name)))
 
 
 def working_signal(signal: npt.ArrayLike, rate: int) -> npt.NDArray[np.float32]:
@@ -109,7 +104,7 @@ class AbnormalityScorer:
         """
         if config_path is None:
             beside = model_path.with_name(CONFIG_NAME)
-            config_path = beside if beside.is_file() else _shipped(CONFIG_NAME)
+            config_path = beside if beside.is_file() else shipped_file(CONFIG_NAME)
         config = json.loads(config_path.read_text())
         return cls(model_path, config)
 
@@ -123,11 +118,13 @@ class AbnormalityScorer:
         Raises:
             FileNotFoundError: if the package lacks the model files.
         """
-        config_path = _shipped(CONFIG_NAME)
+        config_path = shipped_file(CONFIG_NAME)
         config = json.loads(config_path.read_text())
-        cycle_path = _shipped(CYCLE_NAME)
+        cycle_path = shipped_file(CYCLE_NAME)
         cycle = json.loads(cycle_path.read_text()) if cycle_path.is_file() else None
-        return cls(_shipped(str(config.get("default_model", DEFAULT_MODEL))), config, cycle=cycle)
+        return cls(
+            shipped_file(str(config.get("default_model", DEFAULT_MODEL))), config, cycle=cycle
+        )
 
     def score_windows(self, signal: npt.ArrayLike, rate: int) -> npt.NDArray[np.float32]:
         """Probability of "abnormal" for each 5 s window of a recording.

@@ -81,19 +81,20 @@ def test_fusion_is_the_mean_logit() -> None:
 def test_the_shipped_score_is_the_fusion_of_cnn_and_cycle_model(recording: np.ndarray) -> None:
     import json
 
-    from signals.scoring import CONFIG_NAME, CYCLE_NAME, AbnormalityScorer, _shipped
+    from signals.scoring import CONFIG_NAME, CYCLE_NAME, AbnormalityScorer
+    from signals.shipped import shipped_file
 
     shipped = AbnormalityScorer.from_default()
     assert shipped.cycle_model is not None
-    config = json.loads(_shipped(CONFIG_NAME).read_text())
-    cycle = json.loads(_shipped(CYCLE_NAME).read_text())
+    config = json.loads(shipped_file(CONFIG_NAME).read_text())
+    cycle = json.loads(shipped_file(CYCLE_NAME).read_text())
     assert shipped.threshold == cycle["fused_thresholds"][shipped.model_name]
-    cnn = AbnormalityScorer(_shipped(shipped.model_name), config)
+    cnn = AbnormalityScorer(shipped_file(shipped.model_name), config)
     p_cnn = cnn.score_recording(recording, WORKING_RATE)
     p_cycle = shipped.cycle_model.probability(recording_features(recording))
     assert shipped.score_recording(recording, WORKING_RATE) == pytest.approx(fuse(p_cnn, p_cycle))
     with pytest.raises(ValueError, match="no fused threshold"):
-        AbnormalityScorer(_shipped(shipped.model_name), config, cycle={"fused_thresholds": {}})
+        AbnormalityScorer(shipped_file(shipped.model_name), config, cycle={"fused_thresholds": {}})
 
 
 def test_an_ensemble_is_the_mean_logit_of_its_members() -> None:
