@@ -83,6 +83,9 @@ class ComparisonWorker:
         self._b: HttpTransport | None = None
         self._physician_keys: dict[str, PublicKey] = {}
         self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        self._spawn = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+        # set while a batch is in flight: the crypto process's noise filler defers to it
+        self._comparing = self._spawn.Event()
         self._in_flight: set[str] = set()
         self._failures = 0
         self._backoff_until = 0.0
@@ -113,12 +116,13 @@ class ComparisonWorker:
         else:
             self._processes = concurrent.futures.ProcessPoolExecutor(
                 self.settings.crypto_processes,
-                mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded parent
+                mp_context=self._spawn,
                 initializer=init_process,
                 initargs=(
                     self.spec,
                     self.settings.noise_pool_size,
                     self.settings.noise_scheme,
+                    self._comparing,
                     self.settings.crypto_nice,
                 ),
             )
@@ -183,7 +187,7 @@ class ComparisonWorker:
             delay = self._backoff_until - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if self.settings.batch_wait_ms > 0:
+            if self.settings.batch_wait_ms > 0 and self._in_flight:
                 await asyncio.sleep(
                     self.settings.batch_wait_ms / 1000
                 )  # let a burst gather into one batch
@@ -212,6 +216,7 @@ class ComparisonWorker:
                 self._slots.release()
                 return
             self._in_flight.update(i.reading_id for i in items)
+            self._comparing.set()
             task = asyncio.create_task(self._process(items))
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
@@ -221,9 +226,14 @@ class ComparisonWorker:
     async def _process(self, items: list[WorkItem]) -> None:
         try:
             jobs, damaged = jobs_of(self.system_key, items, self._physician_keys)
-            outcome = await compare_jobs(
-                self.mode, jobs, self._transport(), prepare=self._prepare, offload=asyncio.to_thread
-            )
+            with self.noise.foreground():
+                outcome = await compare_jobs(
+                    self.mode,
+                    jobs,
+                    self._transport(),
+                    prepare=self._prepare,
+                    offload=asyncio.to_thread,
+                )
             invalid = damaged + outcome.invalid
             rows = await asyncio.to_thread(
                 self.storage.record_decisions, outcome.answers, invalid, self.worker_id
@@ -247,6 +257,8 @@ class ComparisonWorker:
             log.exception("comparison batch failed; %d readings stay pending", len(items))
         finally:
             self._in_flight.difference_update(i.reading_id for i in items)
+            if not self._in_flight:
+                self._comparing.clear()
             self._slots.release()
             self._wake.set()
 

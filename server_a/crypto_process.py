@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Collection, Sequence
+from multiprocessing.synchronize import Event
 from typing import Any
 
 from protocol.modes.base import Job, ModeA
@@ -22,16 +23,21 @@ _mode: ModeA[Any] | None = None
 
 
 def init_process(
-    spec: ModeSpec, noise_pool_size: int, noise_scheme: NoiseScheme, niceness: int = 0
+    spec: ModeSpec,
+    noise_pool_size: int,
+    noise_scheme: NoiseScheme,
+    comparing: Event,
+    niceness: int = 0,
 ) -> None:
     """Initializer of the crypto process: its own mode, pools and filler thread, at a
     lower CPU priority (``niceness``): the comparison is background work, and a device
-    waiting for its acknowledgement must not queue behind it for a core."""
+    waiting for its acknowledgement must not queue behind it for a core. The filler
+    defers while ``comparing`` is set (server A's worker has a batch in flight)."""
     global _mode
     if niceness:
         os.nice(niceness)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    noise = NoisePoolCache(noise_pool_size, scheme=noise_scheme)
+    noise = NoisePoolCache(noise_pool_size, scheme=noise_scheme, defer=comparing.is_set)
     noise.start()
     noise.pool(spec.share.public_key)
     _mode = spec.build(noise.take)

@@ -59,5 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_metrics(app, "hrmon_b", settings.metrics_token)
     app.include_router(health.router)
-    app.include_router(comparison_router(comparison_mode(settings, noise), settings.ab_secret))
+    app.include_router(
+        comparison_router(comparison_mode(settings, noise), settings.ab_secret, noise.foreground)
+    )
     return app

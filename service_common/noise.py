@@ -2,29 +2,55 @@
 
 The request path takes precomputed r^N values when there are some and computes one on
 demand when not; the filler thread uses idle time to keep every pool near its target.
+
+Idle time only: while a comparison runs (:meth:`NoisePoolCache.foreground`, or the
+``defer`` signal of another process) the filler tops up only pools that run low. A
+refill started by a reading's own ``take`` would otherwise take a core from that
+reading's partial decryptions: on two cores, with the servers in separate process
+groups (each its own scheduling group, where ``nice`` does not reach), both partial
+decryptions of a lone reading took twice their CPU time.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from protocol.paillier import NoisePool, NoiseScheme, PublicKey, fresh_noise
 from protocol.pool import UseOncePool
+
+LOW_WATER = 0.5
+"""While deferring, the filler still tops up a pool below this share of its target, so
+that a long burst does not empty it."""
+
+DEFER_POLL_S = 0.02
+"""How often a deferring filler looks again (the other process's signal has no wake-up)."""
 
 
 class NoisePoolCache:
     """Pools keyed by modulus, least recently used evicted beyond ``max_keys``.
 
     ``target == 0`` turns pooling off: every ``take`` computes fresh noise. ``scheme``:
-    how each r^N is drawn (``protocol.paillier.NoiseScheme``).
+    how each r^N is drawn (``protocol.paillier.NoiseScheme``). ``defer``: True while
+    work elsewhere (server A's comparison, seen from its crypto process) should have
+    the cores; :meth:`foreground` marks such work in this process.
     """
 
-    def __init__(self, target: int = 32, max_keys: int = 64, scheme: NoiseScheme = "full") -> None:
+    def __init__(
+        self,
+        target: int = 32,
+        max_keys: int = 64,
+        scheme: NoiseScheme = "full",
+        *,
+        defer: Callable[[], bool] | None = None,
+    ) -> None:
         self.target = target
         self.max_keys = max_keys
         self.scheme: NoiseScheme = scheme
+        self._defer = defer
+        self._foreground = 0
         self._pools: OrderedDict[int, NoisePool] = OrderedDict()
         self._dgk_pools: list[UseOncePool] = []
         self._lock = threading.Lock()
@@ -72,6 +98,21 @@ class NoisePoolCache:
 
         return take
 
+    @contextmanager
+    def foreground(self) -> Iterator[None]:
+        """While inside, the filler only tops up pools below :data:`LOW_WATER`."""
+        with self._lock:
+            self._foreground += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._foreground -= 1
+            self._wake.set()
+
+    def _deferring(self) -> bool:
+        return self._foreground > 0 or (self._defer is not None and self._defer())
+
     def start(self) -> None:
         """Start the filler thread (idempotent; nothing to do when pooling is off)."""
         if self.target <= 0 or self._thread is not None:
@@ -97,6 +138,11 @@ class NoisePoolCache:
                     *self._dgk_pools,
                 ]
             hungry = [p for p in pools if len(p) < p.target]
+            if hungry and self._deferring():
+                hungry = [p for p in hungry if len(p) < p.target * LOW_WATER]
+                if not hungry:
+                    self._wake.wait(timeout=DEFER_POLL_S)
+                    continue
             for pool in hungry:
                 if self._stop.is_set():
                     return

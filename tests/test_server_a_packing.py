@@ -54,8 +54,9 @@ async def test_a_crafted_device_cannot_touch_another_patients_bits(
     pk = system_key()[0]
     crafted = (800, to_zn(THRESHOLD - (1 << (DEFAULT_PARAMS.slot_bits - 1)), pk.n))
     database = f"sqlite:///{tmp_path / 'a.sqlite3'}"
-    # a long batch wait gathers all submissions into one batch, interleaved so that a
-    # mixed pack would put each victim right after an attacker
+    # a long batch wait gathers the submissions after the first (which finds the worker
+    # idle and goes alone) into one batch, interleaved so that a mixed pack would put each
+    # victim right after an attacker
     async with in_memory_stack(key_dir, database, batch_wait_ms=1000) as stack:
         attacker = await patient_with_range(stack, "dr.x")
         victim = await patient_with_range(stack, "dr.y")
@@ -74,3 +75,23 @@ async def test_a_crafted_device_cannot_touch_another_patients_bits(
         assert {r["reading_id"]: decrypt_result(str(r["result"])) for r in results} == {
             rid: 0 for rid in sent
         }
+
+
+@pytest.mark.anyio
+async def test_a_lone_reading_does_not_wait_for_a_batch_to_gather(
+    key_dir: Path, tmp_path: Path
+) -> None:
+    """The batch wait gathers a burst while the worker is busy; a reading that finds it
+    idle goes at once (a wait of minutes here would leave it pending)."""
+    from tests.servers import in_memory_stack
+
+    pk = system_key()[0]
+    database = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    async with in_memory_stack(key_dir, database) as stack:
+        stack.services.worker.settings.batch_wait_ms = 600_000  # past the setting's limit
+        token, patient_id, device = await patient_with_range(stack, "dr.x")
+        body = reading_body(pk, 800, 10)
+        response = await stack.client.post("/v1/readings", json=body, headers=bearer(device))
+        assert response.status_code == 202, response.text
+        (result,) = await wait_until_decided(stack.client, token, patient_id, 1, timeout=30)
+        assert decrypt_result(str(result["result"])) == 0

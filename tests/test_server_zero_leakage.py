@@ -136,7 +136,7 @@ async def test_a_crafted_device_cannot_touch_another_patients_bits(
 
     victim_values = [(LOW, 10)] * 4  # d1 = -1: normal, one step from abnormal
     database = f"sqlite:///{tmp_path / 'a.sqlite3'}"
-    # a long batch wait gathers all eight submissions into one batch
+    # a long batch wait gathers the seven submissions after the first into one batch
     async with in_memory_stack(zl_key_dir, database, batch_wait_ms=1000) as stack:
         pk = system_key()[0]
         attacker = await patient_with_range(stack, "dr.x")

@@ -54,3 +54,46 @@ def test_no_pooling_computes_every_value_on_demand(system_keys):
     assert cache._thread is None
     assert len(set(factors(5))) == 5
     assert cache.take(system_keys[0]) != cache.take(system_keys[0])
+
+
+def test_filler_defers_to_a_comparison_unless_a_pool_runs_low(system_keys):
+    """While a comparison runs, a refill would take a core from its partial decryptions:
+    the filler waits for the end, except for a pool below half its target."""
+    pk = system_keys[0]
+    cache = NoisePoolCache(target=8)
+    pool = cache.pool(pk)
+    cache.start()
+    try:
+        assert _wait_until(lambda: len(pool) == 8)
+        with cache.foreground():
+            pool.take_many(3)  # 5 left: above the low-water mark
+            cache._wake.set()
+            time.sleep(0.5)  # dozens of r^N's time at these test keys
+            assert len(pool) == 5
+            pool.take_many(3)  # 2 left: topped up to the mark, not beyond, meanwhile
+            cache._wake.set()
+            assert _wait_until(lambda: len(pool) >= 4)
+            time.sleep(0.3)
+            assert len(pool) == 4
+        assert _wait_until(lambda: len(pool) == 8, timeout_s=IDLE_WAIT_S / 2)
+    finally:
+        cache.stop()
+
+
+def test_filler_defers_to_another_process_signal(system_keys):
+    """Server A's crypto process sees the worker's comparisons through ``defer``."""
+    pk = system_keys[0]
+    comparing = True
+    cache = NoisePoolCache(target=4, defer=lambda: comparing)
+    pool = cache.pool(pk)
+    pool.fill(4)
+    cache.start()
+    try:
+        pool.take_many(1)
+        cache._wake.set()
+        time.sleep(0.5)
+        assert len(pool) == 3
+        comparing = False  # no wake-up: the filler looks again on its own
+        assert _wait_until(lambda: len(pool) == 4, timeout_s=IDLE_WAIT_S / 2)
+    finally:
+        cache.stop()

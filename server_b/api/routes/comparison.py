@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
@@ -47,7 +48,14 @@ def _openapi(route: Route) -> dict[str, Any]:
     }
 
 
-def _endpoint(route: Route, secret: bytes) -> Callable[[SignedRequest], Awaitable[Response]]:
+Foreground = Callable[[], AbstractContextManager[None]]
+"""Marks a handler's run as work the noise filler defers to
+(``service_common.noise.NoisePoolCache.foreground``)."""
+
+
+def _endpoint(
+    route: Route, secret: bytes, foreground: Foreground
+) -> Callable[[SignedRequest], Awaitable[Response]]:
     async def endpoint(signed: Signed) -> Response:
         try:
             request = route.request_type.model_validate_json(signed.body)
@@ -56,7 +64,8 @@ def _endpoint(route: Route, secret: bytes) -> Callable[[SignedRequest], Awaitabl
                 exc.errors(include_url=False, include_input=False, include_context=False)
             ) from None
         try:
-            answer = await asyncio.to_thread(route.handler, request)
+            with foreground():
+                answer = await asyncio.to_thread(route.handler, request)
         except FieldError as exc:
             raise _unprocessable(str(exc)) from None
         content = answer.model_dump_json().encode()
@@ -74,13 +83,14 @@ def _endpoint(route: Route, secret: bytes) -> Callable[[SignedRequest], Awaitabl
     return endpoint
 
 
-def comparison_router(mode: ModeB, secret: bytes) -> APIRouter:
-    """One signed ``POST`` per route of ``mode``, answers signed with ``secret``."""
+def comparison_router(mode: ModeB, secret: bytes, foreground: Foreground) -> APIRouter:
+    """One signed ``POST`` per route of ``mode``, answers signed with ``secret``; each
+    handler runs in ``foreground``."""
     router = APIRouter(tags=[f"comparison ({mode.name})"])
     for route in mode.routes.values():
         router.add_api_route(
             route.path,
-            _endpoint(route, secret),
+            _endpoint(route, secret, foreground),
             methods=["POST"],
             response_model=route.response_type,
             responses=errors(401, 413, 422),
