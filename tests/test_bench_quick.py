@@ -75,6 +75,10 @@ def test_quick_bench_writes_report_and_prints_json_last(tmp_path: Path):
     assert summary["ingest_readings"] == 100 and summary["ingest_connection_errors"] == 0
     assert summary["ingest_ack_p95_ms"] > 0 and summary["ingest_acks_per_s"] > 0
     assert summary["zero_leakage_e2e_p50_ms"] > 0
+    # both sequences of one run: paced (the headline) and back to back
+    assert summary["e2e_back_to_back_p50_ms"] > 0
+    assert summary["zero_leakage_e2e_back_to_back_p50_ms"] > 0
+    assert "readings back to back" in (out / "report.md").read_text()
     # real worker processes: both counts decided every reading
     assert summary["scale_out_missing_reason"] is None, summary["scale_out_missing_reason"]
     assert summary["scale_out_1_workers_checks_per_s"] > 0
