@@ -123,10 +123,10 @@ class KeySizeResults:
             if self.e2e.latency is not None:
                 summary["e2e_p50_ms"] = round(self.e2e.latency.median_ms, 2)
                 summary["e2e_p95_ms"] = round(self.e2e.latency.p95_ms, 2)
-            if self.e2e.back_to_back is not None:
-                summary["e2e_back_to_back_p50_ms"] = round(self.e2e.back_to_back.median_ms, 2)
             else:
                 summary["e2e_missing_reason"] = self.e2e.reason
+            if self.e2e.back_to_back is not None:
+                summary["e2e_back_to_back_p50_ms"] = round(self.e2e.back_to_back.median_ms, 2)
         for mode, estimate in self.leakage.items():
             summary[f"{mode}_leakage_bits"] = round(estimate.mutual_information_bits, 3)
             summary[f"{mode}_guess_error_bits"] = round(estimate.guess_error_bits, 3)
